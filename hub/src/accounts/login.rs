@@ -1,0 +1,182 @@
+//! Password login with optional second factor, throttled per account and per
+//! client address.
+
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{
+    RequestMeta,
+    credentials::{SecondFactor, check_second_factor, verify_password},
+    session::{TokenPair, start_session},
+};
+use crate::{
+    audit::{self, AuditEvent, Outcome},
+    auth::{
+        lockout::{self, Gate, Limits},
+        password::dummy_hash,
+    },
+    domain::{EmailAddress, Password},
+    error::{Error, Result},
+    state::AppState,
+    store::{Conn, throttle, users},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+    /// The 6-digit code from the authenticator app, when MFA is on.
+    pub totp_code: Option<String>,
+    /// A one-time recovery code, instead of `totp_code`.
+    pub recovery_code: Option<String>,
+}
+
+pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> Result<TokenPair> {
+    let cfg = &state.config.auth.lockout;
+    let now = state.clock.now_ms();
+    let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
+    let mut conn = state.store.conn().await?;
+
+    check_gate(&mut conn, &ip_key, Limits::ip(cfg), state, false).await?;
+
+    // Malformed input is just a failed login: the response must not reveal policy.
+    let email = EmailAddress::parse(&input.email).ok();
+    let password = Password::for_login(&input.password).ok();
+    let user = match &email {
+        Some(email) => users::by_email(&mut conn, email.as_str()).await?,
+        None => None,
+    };
+    let account_key = user.as_ref().map(|u| format!("account:{}", u.id));
+    if let (Some(key), Some(user)) = (&account_key, &user) {
+        if let Err(e) = check_gate(&mut conn, key, Limits::account(cfg), state, true).await {
+            drop(conn);
+            record(state, meta, Some(&user.id), Outcome::Denied, "locked", &[]).await?;
+            state.metrics.login("locked");
+            return Err(e);
+        }
+    }
+
+    // Verify against a dummy hash when there is no such user, so the time taken
+    // does not reveal whether an account exists.
+    let phc = user.as_ref().map_or(dummy_hash(), |u| u.password_hash.as_str());
+    let plain = password.as_ref().map_or("", |p| p.expose());
+    let password_ok = verify_password(plain, phc).await? && password.is_some() && user.is_some();
+    let user = match user {
+        Some(user) if password_ok && user.is_active() => user,
+        other => {
+            drop(conn);
+            let reason = match &other {
+                None => "unknown_account",
+                Some(u) if !u.is_active() => "account_disabled",
+                Some(_) => "bad_password",
+            };
+            let user_id = other.as_ref().map(|u| u.id.as_str());
+            let keys = [Some(ip_key.as_str()), account_key.as_deref()];
+            record(state, meta, user_id, Outcome::Failure, reason, &keys).await?;
+            state.metrics.login("failure");
+            return Err(Error::InvalidCredentials);
+        }
+    };
+
+    if user.mfa_enabled() {
+        let factor = match (&input.totp_code, &input.recovery_code) {
+            (Some(code), _) => SecondFactor::Totp(code),
+            (None, Some(code)) => SecondFactor::Recovery(code),
+            (None, None) => {
+                state.metrics.login("mfa_required");
+                return Err(Error::MfaRequired);
+            }
+        };
+        if !check_second_factor(state, &mut conn, &user.id, factor).await? {
+            drop(conn);
+            let keys = [Some(ip_key.as_str()), account_key.as_deref()];
+            record(state, meta, Some(&user.id), Outcome::Failure, "bad_mfa_code", &keys).await?;
+            state.metrics.login("failure");
+            return Err(Error::InvalidMfaCode);
+        }
+    }
+    drop(conn);
+
+    let mut tx = state.store.begin_write().await?;
+    if let Some(key) = &account_key {
+        throttle::clear(&mut tx, key).await?;
+    }
+    let pair = start_session(state, &mut tx, &user.id, meta, now).await?;
+    let method = match (&input.totp_code, &input.recovery_code, user.mfa_enabled()) {
+        (_, _, false) => "password",
+        (Some(_), _, true) => "password+totp",
+        (None, _, true) => "password+recovery_code",
+    };
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("auth.login", Outcome::Success)
+            .actor(Some(&user.id), meta.ip.as_deref())
+            .target("session", &pair.session_id)
+            .details(json!({ "method": method })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    state.metrics.login("success");
+    Ok(pair)
+}
+
+/// Refuses the attempt while `key` is slowed or locked.
+async fn check_gate(
+    conn: &mut Conn,
+    key: &str,
+    limits: Limits,
+    state: &AppState,
+    is_account: bool,
+) -> Result<()> {
+    let row = throttle::get(conn, key).await?;
+    let cfg = &state.config.auth.lockout;
+    match lockout::gate(row.as_ref(), state.clock.now_ms(), limits, cfg) {
+        Gate::Open => Ok(()),
+        Gate::Wait(secs) => Err(Error::TooManyAttempts {
+            retry_after_secs: secs,
+        }),
+        Gate::Locked(secs) if is_account => Err(Error::AccountLocked {
+            retry_after_secs: secs,
+        }),
+        Gate::Locked(secs) => Err(Error::TooManyAttempts {
+            retry_after_secs: secs,
+        }),
+    }
+}
+
+/// Audits a refused login and counts it against each throttle key, in one
+/// transaction.
+async fn record(
+    state: &AppState,
+    meta: &RequestMeta,
+    user_id: Option<&str>,
+    outcome: Outcome,
+    reason: &str,
+    throttle_keys: &[Option<&str>],
+) -> Result<()> {
+    let cfg = &state.config.auth.lockout;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    for key in throttle_keys.iter().flatten() {
+        let limits = if key.starts_with("ip:") {
+            Limits::ip(cfg)
+        } else {
+            Limits::account(cfg)
+        };
+        let row = throttle::get(&mut tx, key).await?;
+        let next = lockout::after_failure(row, now, limits, cfg);
+        throttle::put(&mut tx, key, &next).await?;
+    }
+    let mut event = AuditEvent::new("auth.login", outcome)
+        .actor(user_id, meta.ip.as_deref())
+        .details(json!({ "reason": reason }));
+    if let Some(id) = user_id {
+        event = event.target("user", id);
+    }
+    audit::append(&mut tx, &event, now).await?;
+    tx.commit().await.map_err(Error::internal)?;
+    Ok(())
+}

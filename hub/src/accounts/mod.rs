@@ -1,0 +1,24 @@
+//! Account flows: registration, login, token refresh and logout, MFA, password
+//! change. Each flow writes its changes and its audit row in one transaction.
+
+mod credentials;
+mod login;
+mod mfa;
+mod password_change;
+mod principal;
+mod register;
+mod session;
+
+pub use login::{LoginInput, login};
+pub use mfa::{MfaEnrolment, confirm_totp, disable_totp, enrol_totp};
+pub use password_change::change_password;
+pub use principal::{Principal, authenticate};
+pub use register::{RegisterInput, register};
+pub use session::{TokenPair, logout, refresh};
+
+/// Where a request came from, for audit rows, throttling and session records.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}

@@ -1,0 +1,71 @@
+//! Self-registration, open to patients only. Staff join through an organization's
+//! invite or are added by its admin.
+
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{RequestMeta, credentials::hash_password};
+use crate::{
+    audit::{self, AuditEvent, Outcome},
+    domain::{DisplayName, EmailAddress, Password},
+    error::{Error, Result},
+    state::AppState,
+    store::{StoreError, users},
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    #[schema(example = "ana@example.org")]
+    pub email: String,
+    /// At least 12 characters, not a common password.
+    #[schema(example = "a long passphrase nobody guesses")]
+    pub password: String,
+    #[schema(example = "Ana Silva")]
+    pub display_name: String,
+}
+
+/// Creates the account and returns the new user's id.
+pub async fn register(state: &AppState, input: RegisterInput, meta: &RequestMeta) -> Result<String> {
+    let email = EmailAddress::parse(&input.email)?;
+    let display_name = DisplayName::parse(&input.display_name)?;
+    let password = Password::parse_new(&input.password, Some(&email))?;
+    let hash = hash_password(password.expose()).await?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let inserted = users::insert(
+        &mut tx,
+        &users::NewUser {
+            id: &id,
+            email: email.as_str(),
+            display_name: display_name.as_str(),
+            password_hash: &hash,
+            platform_admin: false,
+            now,
+        },
+    )
+    .await;
+    match inserted {
+        Ok(()) => {}
+        Err(StoreError::UniqueViolation(_)) => {
+            return Err(Error::conflict(
+                "email_taken",
+                "an account with this email already exists",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("account.register", Outcome::Success)
+            .actor(Some(&id), meta.ip.as_deref())
+            .target("user", &id)
+            .details(json!({ "self_registered": true })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    Ok(id)
+}

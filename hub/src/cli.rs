@@ -1,0 +1,240 @@
+//! The `hub` command line: `serve` (default), `migrate`, `user create`,
+//! `audit verify`, `config`.
+
+use std::{io::Read, path::PathBuf, process::ExitCode};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::{
+    audit::{self, AuditEvent, Outcome},
+    auth::{password, tokens::opaque_token},
+    clock::{Clock, SystemClock},
+    config::Config,
+    domain::{DisplayName, EmailAddress, OrgName, Password, Role},
+    server::{self, Server},
+    store::{Store, StoreError, orgs, users},
+    telemetry,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "hub", version, about = "HealthBridge real-time hub for healthcare")]
+pub struct Cli {
+    /// TOML configuration file; `HUB_*` environment variables override it.
+    #[arg(long, global = true, env = "HUB_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print the effective configuration, secrets masked.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (or grant a role to an existing one). Use it to bootstrap
+    /// the first admin: `hub user create --email you@example.org --role admin`.
+    Create(CreateUser),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    #[arg(long)]
+    pub email: String,
+    /// admin, clinician, patient, analyst or guest. `admin` without `--org` makes
+    /// a platform admin, who can create organizations.
+    #[arg(long)]
+    pub role: String,
+    /// The organization to hold the role in; created if it does not exist.
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Display name (defaults to the email's local part).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read the password from standard input instead of generating one.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exits 1 and names the first bad row if it was altered,
+    /// rows were deleted or rows were inserted.
+    Verify,
+}
+
+/// Parses arguments and runs the command on a fresh Tokio runtime.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            telemetry::init(&config.log);
+            let server = Server::build(config).await?;
+            server.run_until(server::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            telemetry::init(&config.log);
+            server::open_store(&config).await?.close().await;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            print!("{}", config.to_masked_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify) => verify_audit(&config).await,
+        Command::User(UserCommand::Create(args)) => create_user(&config, args).await,
+    }
+}
+
+async fn verify_audit(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = server::open_store(config).await?;
+    let mut conn = store.conn().await?;
+    let report = audit::verify(&mut conn).await?;
+    drop(conn);
+    store.close().await;
+    match &report.problem {
+        None => {
+            println!(
+                "audit log intact: {} rows verified, head {} at row {}",
+                report.rows_checked, report.head_hash, report.head_seq
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(problem) => {
+            println!(
+                "audit log TAMPERED: row {} {}: {} ({} rows verified before it)",
+                problem.seq,
+                serde_json::to_value(problem.kind)?.as_str().unwrap_or("bad"),
+                problem.detail,
+                report.rows_checked
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCode> {
+    let email = EmailAddress::parse(&args.email)?;
+    let role: Role = args.role.parse()?;
+    if role != Role::Admin && args.org.is_none() {
+        bail!("--org is required for role {role}");
+    }
+    let org_name = args.org.as_deref().map(OrgName::parse).transpose()?;
+    let name = DisplayName::parse(args.name.as_deref().unwrap_or(email.local_part()))?;
+    let (password, generated) = if args.password_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input).context("reading password from stdin")?;
+        let input = input.trim_end_matches(['\n', '\r']).to_owned();
+        (Password::parse_new(&input, Some(&email))?, false)
+    } else {
+        (Password::parse_new(&opaque_token(), Some(&email))?, true)
+    };
+
+    let store = server::open_store(config).await?;
+    let result = grant(&store, &email, &name, &password, role, org_name.as_ref()).await;
+    store.close().await;
+    let created = result?;
+    match (created, generated) {
+        (true, true) => println!(
+            "created {email} ({role}{}); password (shown once): {}",
+            org_name.as_ref().map(|o| format!(" in {}", o.as_str())).unwrap_or_default(),
+            password.expose()
+        ),
+        (true, false) => println!("created {email} ({role})"),
+        (false, _) => println!("{email} already exists; role {role} granted, password unchanged"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the account if needed and grants the role; returns whether the
+/// account was created. Audited as an action of the operator (no actor id).
+async fn grant(
+    store: &Store,
+    email: &EmailAddress,
+    name: &DisplayName,
+    password: &Password,
+    role: Role,
+    org: Option<&OrgName>,
+) -> anyhow::Result<bool> {
+    let hash = password::hash(password.expose()).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let now = SystemClock.now_ms();
+    let mut tx = store.begin_write().await?;
+    let existing = users::by_email(&mut tx, email.as_str()).await?;
+    let (user_id, created) = match existing {
+        Some(user) => (user.id, false),
+        None => {
+            let id = uuid::Uuid::now_v7().to_string();
+            users::insert(
+                &mut tx,
+                &users::NewUser {
+                    id: &id,
+                    email: email.as_str(),
+                    display_name: name.as_str(),
+                    password_hash: &hash,
+                    platform_admin: false,
+                    now,
+                },
+            )
+            .await?;
+            (id, true)
+        }
+    };
+    let mut event = AuditEvent::new("account.create_cli", Outcome::Success)
+        .target("user", &user_id)
+        .details(json!({ "role": role.as_str(), "created": created, "org": org.map(|o| o.as_str()) }));
+    match org {
+        None => users::set_platform_admin(&mut tx, &user_id, true, now).await?,
+        Some(org_name) => {
+            let org_id = match orgs::by_name(&mut tx, org_name.as_str()).await? {
+                Some(o) => o.id,
+                None => {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    match orgs::insert(&mut tx, &id, org_name.as_str(), None, now).await {
+                        Ok(()) => id,
+                        Err(StoreError::UniqueViolation(_)) => bail!("organization name taken"),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            orgs::upsert_membership(&mut tx, &org_id, &user_id, role.as_str(), now).await?;
+            event = event.org(&org_id);
+        }
+    }
+    audit::append(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(created)
+}

@@ -1,0 +1,101 @@
+//! The application error: every failure a client can see, each with a stable
+//! snake_case code. The HTTP mapping lives in `http::error`; internal causes are
+//! logged there and never sent to the client.
+
+use crate::{domain::ValidationError, store::StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}", .0.message)]
+    Validation(ValidationError),
+    #[error("request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("request body does not match the expected shape: {0}")]
+    InvalidBody(String),
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("access token has expired; refresh it")]
+    TokenExpired,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("this account requires a one-time code (totp_code or recovery_code)")]
+    MfaRequired,
+    #[error("invalid one-time code")]
+    InvalidMfaCode,
+    #[error("too many failed attempts; retry later")]
+    TooManyAttempts { retry_after_secs: u64 },
+    #[error("account temporarily locked after repeated failed logins")]
+    AccountLocked { retry_after_secs: u64 },
+    #[error("invalid or expired refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// The stable code clients branch on. Never change an existing one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(v) => v.code,
+            Error::MalformedJson(_) => "malformed_json",
+            Error::InvalidBody(_) => "invalid_body",
+            Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::Unauthenticated => "unauthenticated",
+            Error::TokenExpired => "token_expired",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::MfaRequired => "mfa_required",
+            Error::InvalidMfaCode => "invalid_mfa_code",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::AccountLocked { .. } => "account_locked",
+            Error::InvalidRefreshToken => "invalid_refresh_token",
+            Error::RefreshTokenReused => "refresh_token_reused",
+            Error::Forbidden => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
+            Error::Unavailable => "unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+impl From<ValidationError> for Error {
+    fn from(v: ValidationError) -> Self {
+        Error::Validation(v)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Internal(e.into())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,243 @@
+//! Request middleware: client metadata, authorization through `policy`, error
+//! normalization, request ids and metrics.
+
+use std::{net::SocketAddr, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::error::error_response;
+use crate::{
+    accounts::{self, Principal, RequestMeta},
+    audit::{self, AuditEvent, Outcome},
+    domain::Role,
+    error::Error,
+    metrics::{RequestLabels, RouteLabels},
+    orgs::{OrgContext, parse_role},
+    policy::{self, Caller, Decision, RouteRule},
+    state::AppState,
+    store::orgs,
+};
+
+/// Resolves the client address (from `X-Forwarded-For` only when configured to
+/// trust a proxy) and user agent once, for audit rows and throttling.
+pub async fn client_meta(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let forwarded = state
+        .config
+        .http
+        .trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_owned())
+                .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+        })
+        .flatten();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    req.extensions_mut().insert(RequestMeta {
+        ip: forwarded.or(peer),
+        user_agent,
+    });
+    next.run(req).await
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Applies the route's rule from `policy` before any handler runs. A route
+/// without a rule is refused: forgetting to write one cannot open an endpoint.
+pub async fn authorize(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let route = matched.as_ref().map_or("", |m| m.as_str()).to_owned();
+    let Some(rule) = policy::route_rule(req.method(), &route) else {
+        tracing::error!(method = %req.method(), route, "route has no policy rule; refused");
+        return Error::Forbidden.into_response();
+    };
+
+    // Owned copies: nothing borrowed from the request may live across an await
+    // (the body is not Sync, so the future would not be Send).
+    let token = bearer(&req).map(str::to_owned);
+    let method = req.method().as_str().to_owned();
+    let meta = req.extensions().get::<RequestMeta>().cloned().unwrap_or_default();
+    let principal = match token {
+        Some(token) => match accounts::authenticate(&state, &token).await {
+            Ok(p) => Some(p),
+            // A public route works without a token; a bad one is ignored there.
+            Err(_) if rule == RouteRule::Public => None,
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+
+    let mut org_ctx = None;
+    if let (RouteRule::Org { .. }, Some(p)) = (rule, &principal) {
+        let org_id = params
+            .ok()
+            .and_then(|ps| ps.iter().find(|(k, _)| *k == "org_id").map(|(_, v)| v.to_owned()));
+        let Some(org_id) = org_id.filter(|id| uuid::Uuid::parse_str(id).is_ok()) else {
+            return Error::NotFound("organization").into_response();
+        };
+        let role = match role_in(&state, &org_id, &p.user_id).await {
+            Ok(role) => role,
+            Err(e) => return e.into_response(),
+        };
+        org_ctx = Some(OrgContext { org_id, role });
+    }
+
+    let caller = Caller {
+        authenticated: principal.is_some(),
+        platform_admin: principal.as_ref().is_some_and(|p| p.platform_admin),
+        org_role: org_ctx.as_ref().and_then(|c| c.role),
+    };
+    match policy::decide(rule, caller) {
+        Decision::Allow => {}
+        Decision::Unauthenticated => return Error::Unauthenticated.into_response(),
+        Decision::Forbidden => {
+            audit_denied(&state, &meta, &method, &route, principal.as_ref(), org_ctx.as_ref()).await;
+            return Error::Forbidden.into_response();
+        }
+    }
+    if let Some(p) = principal {
+        req.extensions_mut().insert(p);
+    }
+    if let Some(ctx) = org_ctx {
+        req.extensions_mut().insert(ctx);
+    }
+    next.run(req).await
+}
+
+async fn role_in(state: &AppState, org_id: &str, user_id: &str) -> Result<Option<Role>, Error> {
+    let mut conn = state.store.conn().await?;
+    orgs::role_of(&mut conn, org_id, user_id)
+        .await?
+        .map(|r| parse_role(&r))
+        .transpose()
+}
+
+/// Refused access is audited: probing for other organizations' data is exactly
+/// what an audit log exists to reveal.
+async fn audit_denied(
+    state: &AppState,
+    meta: &RequestMeta,
+    method: &str,
+    route: &str,
+    principal: Option<&Principal>,
+    org: Option<&OrgContext>,
+) {
+    let mut event = AuditEvent::new("access.denied", Outcome::Denied)
+        .actor(principal.map(|p| p.user_id.as_str()), meta.ip.as_deref())
+        .details(json!({ "method": method, "route": route }));
+    if let Some(org) = org {
+        event = event.org(&org.org_id);
+    }
+    let result = async {
+        let mut tx = state.store.begin_write().await?;
+        audit::append(&mut tx, &event, state.clock.now_ms()).await?;
+        tx.commit().await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = ?e, "could not audit a denied request");
+    }
+}
+
+/// Gives every error response the JSON error shape, including those produced
+/// outside handlers (unknown route, wrong method, timeout, body limit).
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this resource"),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        s if s.is_server_error() => ("internal_error", "internal error"),
+        _ => ("bad_request", "the request could not be processed"),
+    };
+    let mut normalized = error_response(status, code, message, None);
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        normalized.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    normalized
+}
+
+/// Request ids from clients are kept only if they look like ids, so a client
+/// cannot inject text into log lines; otherwise a fresh one is generated.
+pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let valid = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !valid {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
+}
+
+/// Counts and times requests per route template.
+pub async fn record_metrics(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&RequestLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    state
+        .metrics
+        .http_duration
+        .get_or_create(&RouteLabels { method, route })
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+pub fn hsts_value() -> HeaderValue {
+    HeaderValue::from_static("max-age=63072000; includeSubDomains")
+}

@@ -1,0 +1,141 @@
+//! The HTTP surface: the router, its middleware stack and the OpenAPI document.
+
+pub mod error;
+pub mod extract;
+mod middleware;
+pub mod openapi;
+pub mod routes;
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue, Request, StatusCode, header},
+    middleware::{from_fn, from_fn_with_state},
+    routing::get,
+};
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+use routes::{auth, health, me, orgs};
+
+/// The API routes with their OpenAPI description. Every route goes through
+/// `routes!`, so the document and the router are one list; the authorization
+/// matrix test walks this document.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::enrol_totp))
+        .routes(routes!(auth::confirm_totp))
+        .routes(routes!(auth::disable_totp))
+        .routes(routes!(me::me))
+        .routes(routes!(orgs::create_org, orgs::list_orgs))
+        .routes(routes!(orgs::get_org, orgs::rename_org))
+        .routes(routes!(orgs::list_members, orgs::add_member))
+        .routes(routes!(orgs::change_role, orgs::remove_member))
+        .routes(routes!(orgs::list_invites, orgs::create_invite))
+        .routes(routes!(orgs::revoke_invite))
+        .routes(routes!(orgs::accept_invite))
+        .routes(routes!(orgs::org_audit))
+}
+
+/// The API's OpenAPI document, with `/api/v1` in every path.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, api) = OpenApiRouter::<AppState>::new()
+        .nest("/api/v1", api_router())
+        .split_for_parts();
+    api
+}
+
+/// The complete application: API, probes, metrics and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::new()
+        .nest("/api/v1", api_router())
+        .split_for_parts();
+    let doc_json = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let api = api.route_layer(from_fn_with_state(state.clone(), middleware::authorize));
+    let http = &state.config.http;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        // The path is logged without its query string: queries can carry tokens.
+        tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path())
+    })
+    .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
+
+    let mut router = api
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc_json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
+            }),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        // Innermost first: each `.layer` wraps everything above it.
+        .layer(from_fn_with_state(state.clone(), middleware::record_metrics))
+        .layer(from_fn_with_state(state.clone(), middleware::client_meta))
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(http.request_timeout_secs),
+        ))
+        .layer(from_fn(middleware::json_errors))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(from_fn(middleware::sanitize_request_id));
+    router = with_security_headers(router);
+    if state.config.tls.is_some() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            middleware::hsts_value(),
+        ));
+    }
+    router.with_state(state)
+}
+
+/// Headers every response carries. API responses can hold patient data, so
+/// nothing may be cached, framed or sniffed.
+fn with_security_headers(router: Router<AppState>) -> Router<AppState> {
+    let headers: [(HeaderName, &'static str); 6] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+        (
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ),
+    ];
+    headers.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ))
+    })
+}

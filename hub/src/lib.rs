@@ -1,0 +1,23 @@
+//! HealthBridge hub: the HTTP (and, later, WebSocket) gateway with accounts,
+//! organizations, roles, the audit log and storage. The `hub` binary is a thin
+//! wrapper over [`cli::run`].
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod bus;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod orgs;
+pub mod policy;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;

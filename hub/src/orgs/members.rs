@@ -1,0 +1,186 @@
+//! Members of an organization and their roles.
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{OrgContext, parse_role, publish};
+use crate::{
+    accounts::{Principal, RequestMeta},
+    audit::{self, AuditEvent, Outcome},
+    clock::rfc3339,
+    domain::{EmailAddress, Role},
+    error::{Error, Result},
+    policy,
+    state::AppState,
+    store::{Conn, orgs, users},
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub since: String,
+}
+
+/// The roster. It names patients, so each read is audited.
+pub async fn list_members(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &OrgContext,
+    meta: &RequestMeta,
+) -> Result<Vec<MemberView>> {
+    if !policy::may_list_member(ctx.role, caller.platform_admin) {
+        return Err(Error::Forbidden);
+    }
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let rows = orgs::members(&mut tx, &ctx.org_id).await?;
+    let members = rows
+        .into_iter()
+        .map(|r| {
+            Ok(MemberView {
+                role: parse_role(&r.role)?,
+                user_id: r.user_id,
+                email: r.email,
+                display_name: r.display_name,
+                since: rfc3339(r.created_at),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let patients = members.iter().filter(|m| m.role == Role::Patient).count();
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("org.members.read", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.org_id)
+            .target("organization", &ctx.org_id)
+            .details(json!({ "members": members.len(), "patients": patients })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    Ok(members)
+}
+
+/// Adds an existing account to the organization with `role`.
+pub async fn add_member(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &OrgContext,
+    email: &str,
+    role: Role,
+    meta: &RequestMeta,
+) -> Result<MemberView> {
+    if !policy::may_grant_role(ctx.role, caller.platform_admin, role) {
+        return Err(Error::Forbidden);
+    }
+    let email = EmailAddress::parse(email)?;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let user = users::by_email(&mut tx, email.as_str()).await?.ok_or(Error::NotFound(
+        "account with this email (send an invite instead)",
+    ))?;
+    if orgs::role_of(&mut tx, &ctx.org_id, &user.id).await?.is_some() {
+        return Err(Error::conflict(
+            "already_member",
+            "this account is already a member; change its role instead",
+        ));
+    }
+    orgs::upsert_membership(&mut tx, &ctx.org_id, &user.id, role.as_str(), now).await?;
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("membership.create", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.org_id)
+            .target("user", &user.id)
+            .details(json!({ "role": role.as_str() })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    publish(state, &ctx.org_id, "membership.changed", json!({ "user_id": user.id, "role": role })).await;
+    Ok(MemberView {
+        user_id: user.id,
+        email: user.email,
+        display_name: user.display_name,
+        role,
+        since: rfc3339(now),
+    })
+}
+
+/// Refuses to leave an organization without an admin.
+async fn ensure_admin_remains(conn: &mut Conn, org_id: &str, current: Role) -> Result<()> {
+    if current == Role::Admin && orgs::count_admins(conn, org_id).await? <= 1 {
+        return Err(Error::conflict(
+            "last_admin",
+            "an organization must keep at least one admin",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn change_role(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &OrgContext,
+    user_id: &str,
+    role: Role,
+    meta: &RequestMeta,
+) -> Result<()> {
+    if !policy::may_grant_role(ctx.role, caller.platform_admin, role) {
+        return Err(Error::Forbidden);
+    }
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let current = orgs::role_of(&mut tx, &ctx.org_id, user_id).await?.ok_or(Error::NotFound("member"))?;
+    let current = parse_role(&current)?;
+    if current == role {
+        return Ok(());
+    }
+    ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
+    orgs::upsert_membership(&mut tx, &ctx.org_id, user_id, role.as_str(), now).await?;
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("membership.role_change", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.org_id)
+            .target("user", user_id)
+            .details(json!({ "from": current.as_str(), "to": role.as_str() })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    publish(state, &ctx.org_id, "membership.changed", json!({ "user_id": user_id, "role": role })).await;
+    Ok(())
+}
+
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &OrgContext,
+    user_id: &str,
+    meta: &RequestMeta,
+) -> Result<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let current = orgs::role_of(&mut tx, &ctx.org_id, user_id).await?.ok_or(Error::NotFound("member"))?;
+    let current = parse_role(&current)?;
+    ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
+    orgs::remove_membership(&mut tx, &ctx.org_id, user_id).await?;
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("membership.remove", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.org_id)
+            .target("user", user_id)
+            .details(json!({ "role": current.as_str() })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    publish(state, &ctx.org_id, "membership.removed", json!({ "user_id": user_id })).await;
+    Ok(())
+}

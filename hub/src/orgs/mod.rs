@@ -1,0 +1,224 @@
+//! Organizations, the roles their members hold, and invitations.
+//!
+//! Route-level access was already decided by `policy` before these functions
+//! run; the content-dependent rules (which role may be granted, the last admin)
+//! are checked here, through `policy` as well.
+
+mod invites;
+mod members;
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+pub use invites::{
+    AcceptInviteInput, AcceptedInvite, CreatedInvite, InviteView, accept_invite, create_invite,
+    list_invites, revoke_invite,
+};
+pub use members::{MemberView, add_member, change_role, list_members, remove_member};
+
+use crate::{
+    accounts::{Principal, RequestMeta},
+    audit::{self, AuditEvent, Outcome},
+    bus::Event,
+    clock::rfc3339,
+    domain::{OrgName, Role},
+    error::{Error, Result},
+    state::AppState,
+    store::{StoreError, orgs},
+};
+
+/// The organization a request addresses and the caller's role in it, attached
+/// by the `authorize` middleware on `/orgs/{org_id}/...` routes.
+#[derive(Debug, Clone)]
+pub struct OrgContext {
+    pub org_id: String,
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    /// The caller's role here; absent for a platform admin who is not a member.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+fn view(row: orgs::OrgRow, role: Option<Role>) -> OrgView {
+    OrgView {
+        id: row.id,
+        name: row.name,
+        created_at: rfc3339(row.created_at),
+        role,
+    }
+}
+
+pub(crate) fn parse_role(stored: &str) -> Result<Role> {
+    stored
+        .parse()
+        .map_err(|_| Error::internal(anyhow::anyhow!("stored role {stored:?} is unknown")))
+}
+
+/// Publishes a change for live surfaces (consoles update without polling). The
+/// change is already committed; a lost event only delays a screen's refresh.
+pub(crate) async fn publish(state: &AppState, org_id: &str, kind: &str, payload: serde_json::Value) {
+    let event = Event {
+        topic: format!("org.{org_id}"),
+        kind: kind.to_owned(),
+        payload,
+    };
+    if let Err(e) = state.bus.publish(event).await {
+        tracing::warn!(error = %e, kind, "event not published");
+    }
+}
+
+pub async fn create_org(
+    state: &AppState,
+    caller: &Principal,
+    name: &str,
+    meta: &RequestMeta,
+) -> Result<OrgView> {
+    let name = OrgName::parse(name)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    match orgs::insert(&mut tx, &id, name.as_str(), Some(&caller.user_id), now).await {
+        Ok(()) => {}
+        Err(StoreError::UniqueViolation(_)) => {
+            return Err(Error::conflict("org_name_taken", "an organization with this name exists"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("org.create", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&id)
+            .target("organization", &id)
+            .details(json!({ "name": name.as_str() })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    Ok(OrgView {
+        id,
+        name: name.as_str().to_owned(),
+        created_at: rfc3339(now),
+        role: None,
+    })
+}
+
+/// The caller's organizations; every organization for a platform admin.
+pub async fn list_orgs(state: &AppState, caller: &Principal) -> Result<Vec<OrgView>> {
+    let mut conn = state.store.conn().await?;
+    let mine = orgs::memberships_of(&mut conn, &caller.user_id).await?;
+    if caller.platform_admin {
+        let all = orgs::list_all(&mut conn).await?;
+        return all
+            .into_iter()
+            .map(|o| {
+                let role = mine.iter().find(|m| m.org_id == o.id).map(|m| parse_role(&m.role)).transpose()?;
+                Ok(view(o, role))
+            })
+            .collect();
+    }
+    let mut out = Vec::with_capacity(mine.len());
+    for m in mine {
+        if let Some(row) = orgs::by_id(&mut conn, &m.org_id).await? {
+            out.push(view(row, Some(parse_role(&m.role)?)));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn get_org(state: &AppState, ctx: &OrgContext) -> Result<OrgView> {
+    let mut conn = state.store.conn().await?;
+    let row = orgs::by_id(&mut conn, &ctx.org_id).await?.ok_or(Error::NotFound("organization"))?;
+    Ok(view(row, ctx.role))
+}
+
+pub async fn rename_org(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &OrgContext,
+    name: &str,
+    meta: &RequestMeta,
+) -> Result<OrgView> {
+    let name = OrgName::parse(name)?;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let before = orgs::by_id(&mut tx, &ctx.org_id).await?.ok_or(Error::NotFound("organization"))?;
+    match orgs::rename(&mut tx, &ctx.org_id, name.as_str(), now).await {
+        Ok(_) => {}
+        Err(StoreError::UniqueViolation(_)) => {
+            return Err(Error::conflict("org_name_taken", "an organization with this name exists"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("org.rename", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.org_id)
+            .target("organization", &ctx.org_id)
+            .details(json!({ "from": before.name, "to": name.as_str() })),
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(Error::internal)?;
+    publish(state, &ctx.org_id, "org.renamed", json!({ "name": name.as_str() })).await;
+    Ok(OrgView {
+        id: before.id,
+        name: name.as_str().to_owned(),
+        created_at: rfc3339(before.created_at),
+        role: ctx.role,
+    })
+}
+
+/// One audit row as shown to an organization's admins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub seq: i64,
+    pub at: String,
+    pub action: String,
+    pub outcome: String,
+    pub actor_id: Option<String>,
+    pub actor_ip: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// The organization's audit trail, newest first, `before` a sequence number.
+pub async fn org_audit(
+    state: &AppState,
+    ctx: &OrgContext,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntryView>> {
+    let mut conn = state.store.conn().await?;
+    let rows = crate::store::audit::recent_for_org(
+        &mut conn,
+        &ctx.org_id,
+        before.unwrap_or(i64::MAX),
+        limit.clamp(1, 200),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AuditEntryView {
+            seq: r.seq,
+            at: rfc3339(r.at),
+            action: r.action,
+            outcome: r.outcome,
+            actor_id: r.actor_id,
+            actor_ip: r.actor_ip,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            details: serde_json::from_str(&r.details).unwrap_or_default(),
+        })
+        .collect())
+}

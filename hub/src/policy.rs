@@ -1,0 +1,210 @@
+//! Every authorization rule of the hub, in one place.
+//!
+//! Two kinds of rule live here:
+//!
+//! 1. **Route rules** ([`route_rule`]): for each API route, who may call it at all.
+//!    The `authorize` middleware applies them to every request before a handler
+//!    runs; a route with no rule is refused (fail closed), and the authorization
+//!    matrix test walks the router's routes so a new endpoint cannot be forgotten.
+//! 2. **Action rules** (`may_*`): finer decisions that depend on the request's
+//!    content, such as which roles a member may grant. Handlers call them; they are
+//!    written here so a reader finds every rule in this file.
+//!
+//! Roles are held per organization. A platform admin operates the installation
+//! (creates organizations and their first admins) and is not thereby a member of
+//! any organization: least privilege keeps clinical data out of an operator's view.
+
+use axum::http::Method;
+
+use crate::domain::Role;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteRule {
+    /// Anyone, without a token (registration, login, accepting an invite).
+    Public,
+    /// Any signed-in user, acting on their own account.
+    Authenticated,
+    /// Platform admins only.
+    PlatformAdmin,
+    /// Members of the organization named by the path's `{org_id}` holding one of
+    /// `roles`; platform admins too when `platform_admin` is set.
+    Org {
+        roles: &'static [Role],
+        platform_admin: bool,
+    },
+}
+
+const ANY_MEMBER: &[Role] = &Role::ALL;
+const ADMIN: &[Role] = &[Role::Admin];
+const CARE_TEAM: &[Role] = &[Role::Admin, Role::Clinician];
+
+/// The rule for `method` on a route template (as axum matched it, e.g.
+/// `/api/v1/orgs/{org_id}/members`). `None` means the route has no rule and must
+/// be refused.
+pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
+    use RouteRule::*;
+    let org = |roles, platform_admin| Org {
+        roles,
+        platform_admin,
+    };
+    let rule = match (method.as_str(), route.strip_prefix("/api/v1")?) {
+        ("POST", "/auth/register") => Public,
+        ("POST", "/auth/login") => Public,
+        ("POST", "/auth/refresh") => Public,
+        ("POST", "/invites/accept") => Public,
+
+        ("POST", "/auth/logout") => Authenticated,
+        ("POST", "/auth/password") => Authenticated,
+        ("POST", "/auth/mfa/totp") => Authenticated,
+        ("POST", "/auth/mfa/totp/confirm") => Authenticated,
+        ("POST", "/auth/mfa/totp/disable") => Authenticated,
+        ("GET", "/me") => Authenticated,
+        // Lists only the caller's own organizations (all of them for a platform admin).
+        ("GET", "/orgs") => Authenticated,
+
+        ("POST", "/orgs") => PlatformAdmin,
+
+        ("GET", "/orgs/{org_id}") => org(ANY_MEMBER, true),
+        ("PATCH", "/orgs/{org_id}") => org(ADMIN, true),
+        // The roster includes patients: care team only, and every read is audited.
+        ("GET", "/orgs/{org_id}/members") => org(CARE_TEAM, true),
+        // Clinicians may add patients only; see `may_grant_role`.
+        ("POST", "/orgs/{org_id}/members") => org(CARE_TEAM, true),
+        ("PUT", "/orgs/{org_id}/members/{user_id}") => org(ADMIN, true),
+        ("DELETE", "/orgs/{org_id}/members/{user_id}") => org(ADMIN, true),
+        ("GET", "/orgs/{org_id}/invites") => org(CARE_TEAM, true),
+        ("POST", "/orgs/{org_id}/invites") => org(CARE_TEAM, true),
+        ("DELETE", "/orgs/{org_id}/invites/{invite_id}") => org(CARE_TEAM, true),
+        // The organization's audit trail: its admins only, not the operator.
+        ("GET", "/orgs/{org_id}/audit") => org(ADMIN, false),
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// The outcome of applying a route rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// No valid credentials where some are needed (401).
+    Unauthenticated,
+    /// Valid credentials, not enough rights (403).
+    Forbidden,
+}
+
+/// What the middleware knows about the caller when applying a rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub authenticated: bool,
+    pub platform_admin: bool,
+    /// The caller's role in the path's organization, if the route has one.
+    pub org_role: Option<Role>,
+}
+
+pub fn decide(rule: RouteRule, caller: Caller) -> Decision {
+    match rule {
+        RouteRule::Public => Decision::Allow,
+        _ if !caller.authenticated => Decision::Unauthenticated,
+        RouteRule::Authenticated => Decision::Allow,
+        RouteRule::PlatformAdmin if caller.platform_admin => Decision::Allow,
+        RouteRule::PlatformAdmin => Decision::Forbidden,
+        RouteRule::Org {
+            roles,
+            platform_admin,
+        } => {
+            let by_role = caller.org_role.is_some_and(|r| roles.contains(&r));
+            if by_role || (platform_admin && caller.platform_admin) {
+                Decision::Allow
+            } else {
+                Decision::Forbidden
+            }
+        }
+    }
+}
+
+/// May someone with `actor` in an organization (or a platform admin) give
+/// `target` to a member, by adding, inviting or changing a role?
+pub fn may_grant_role(actor: Option<Role>, platform_admin: bool, target: Role) -> bool {
+    if platform_admin {
+        return true;
+    }
+    match actor {
+        Some(Role::Admin) => true,
+        // Clinicians bring their patients under the organization's care.
+        Some(Role::Clinician) => target == Role::Patient,
+        _ => false,
+    }
+}
+
+/// May the caller revoke an invite created by `invite_creator`?
+pub fn may_revoke_invite(
+    actor: Option<Role>,
+    platform_admin: bool,
+    actor_id: &str,
+    invite_creator: &str,
+) -> bool {
+    platform_admin || actor == Some(Role::Admin) || actor_id == invite_creator
+}
+
+/// Which members a caller may see in a roster: admins and clinicians see
+/// everyone (they care for the patients); nobody else reaches the roster.
+pub fn may_list_member(actor: Option<Role>, platform_admin: bool) -> bool {
+    platform_admin || matches!(actor, Some(Role::Admin | Role::Clinician))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Option<Role>) -> Caller {
+        Caller {
+            authenticated: true,
+            platform_admin: false,
+            org_role: role,
+        }
+    }
+
+    #[test]
+    fn unknown_routes_have_no_rule() {
+        assert_eq!(route_rule(&Method::GET, "/api/v1/nope"), None);
+        assert_eq!(route_rule(&Method::DELETE, "/api/v1/auth/login"), None);
+        assert_eq!(route_rule(&Method::GET, "/healthz"), None);
+    }
+
+    #[test]
+    fn anonymous_callers_only_reach_public_routes() {
+        let anon = Caller {
+            authenticated: false,
+            platform_admin: false,
+            org_role: None,
+        };
+        assert_eq!(decide(RouteRule::Public, anon), Decision::Allow);
+        assert_eq!(decide(RouteRule::Authenticated, anon), Decision::Unauthenticated);
+        assert_eq!(decide(RouteRule::PlatformAdmin, anon), Decision::Unauthenticated);
+    }
+
+    #[test]
+    fn org_rules_follow_roles() {
+        let rule = route_rule(&Method::GET, "/api/v1/orgs/{org_id}/members").unwrap();
+        assert_eq!(decide(rule, caller(Some(Role::Clinician))), Decision::Allow);
+        assert_eq!(decide(rule, caller(Some(Role::Patient))), Decision::Forbidden);
+        assert_eq!(decide(rule, caller(None)), Decision::Forbidden);
+        let audit = route_rule(&Method::GET, "/api/v1/orgs/{org_id}/audit").unwrap();
+        let operator = Caller {
+            authenticated: true,
+            platform_admin: true,
+            org_role: None,
+        };
+        assert_eq!(decide(audit, operator), Decision::Forbidden);
+    }
+
+    #[test]
+    fn clinicians_grant_patient_only() {
+        assert!(may_grant_role(Some(Role::Clinician), false, Role::Patient));
+        assert!(!may_grant_role(Some(Role::Clinician), false, Role::Admin));
+        assert!(!may_grant_role(Some(Role::Patient), false, Role::Patient));
+        assert!(may_grant_role(None, true, Role::Admin));
+        assert!(may_grant_role(Some(Role::Admin), false, Role::Analyst));
+    }
+}

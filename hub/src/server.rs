@@ -1,0 +1,175 @@
+//! Building and running a hub node: configuration in, a bound server out.
+//!
+//! `Server::build` does everything that can fail at startup (secrets, database,
+//! migrations, binding) before serving, so a misconfigured node exits at once
+//! with a clear message. Tests build it with `listen = 127.0.0.1:0` and read the
+//! bound address back.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+
+use crate::{
+    auth::tokens::TokenSigner,
+    bus::{EventBus, InProcessBus},
+    clock::{Clock, SystemClock},
+    config::{Config, DatabaseKind},
+    http,
+    metrics::Metrics,
+    secrets,
+    state::{AppState, Inner},
+    store::Store,
+};
+
+/// A node ready to serve.
+pub struct Server {
+    listener: std::net::TcpListener,
+    state: AppState,
+}
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_kind() == DatabaseKind::Sqlite {
+        create_private_dir(&config.data_dir)?;
+    }
+    let store = Store::connect(&config.effective_database_url(), config.database_kind().into())
+        .await
+        .context("database")?;
+    store.migrate().await.context("database migrations")?;
+    Ok(store)
+}
+
+/// The data directory holds patient data and keys: only the hub's user may enter.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn build_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
+    match &config.redis_url {
+        None => Ok(Arc::new(InProcessBus::new())),
+        // The Redis bus lands with the live gateway; refuse rather than run a
+        // "cluster" whose nodes cannot hear each other.
+        Some(_) => anyhow::bail!(
+            "redis_url is set, but this build has no Redis event bus yet; unset HUB_REDIS_URL"
+        ),
+    }
+}
+
+impl Server {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        config.validate()?;
+        if !config.is_cluster() {
+            create_private_dir(&config.data_dir)?;
+        }
+        let secrets = secrets::load(&config)?;
+        let store = open_store(&config).await?;
+        let bus = build_bus(&config)?;
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let database = match config.database_kind() {
+            DatabaseKind::Sqlite => "sqlite",
+            DatabaseKind::Postgres => "postgres",
+        };
+        let metrics = Metrics::new(database, bus.name());
+        let signer = TokenSigner::new(&secrets.token_signing_key, config.auth.access_token_ttl_secs);
+        let state = AppState::new(Inner {
+            config,
+            store,
+            bus,
+            signer,
+            keyring: secrets.keyring,
+            clock,
+            metrics,
+        });
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (up to 10 s) and closes the database pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let state = self.state.clone();
+        let app = http::app(self.state.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        match &state.config.tls {
+            Some(tls) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+                    &tls.cert_path,
+                    &tls.key_path,
+                )
+                .await
+                .context("loading TLS certificate and key")?;
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+                });
+                tracing::info!(%addr, "serving HTTPS");
+                axum_server::from_tcp_rustls(self.listener, rustls_config)?
+                    .handle(handle)
+                    .serve(app)
+                    .await?;
+            }
+            None => {
+                tracing::info!(%addr, "serving HTTP");
+                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?;
+            }
+        }
+        state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

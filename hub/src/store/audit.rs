@@ -1,0 +1,103 @@
+//! Rows of the hash-chained audit log. The chain logic lives in `crate::audit`;
+//! this module only reads and writes rows.
+
+use super::{Conn, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_ip: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub org_id: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+const COLUMNS: &str = "seq, id, at, actor_id, actor_ip, action, outcome, org_id, target_type, \
+                       target_id, details, prev_hash, hash";
+
+/// Advances the head and returns `(new seq, previous hash)`. This is the first
+/// write of an append, so it takes the lock that serializes appenders until the
+/// caller's transaction ends.
+pub async fn advance_head(conn: &mut Conn) -> Result<(i64, String), StoreError> {
+    let row: (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(conn)
+            .await?;
+    Ok(row)
+}
+
+pub async fn set_head_hash(conn: &mut Conn, hash: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(hash)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn head(conn: &mut Conn) -> Result<(i64, String), StoreError> {
+    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(conn)
+        .await?)
+}
+
+pub async fn insert(conn: &mut Conn, row: &AuditRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (seq, id, at, actor_id, actor_ip, action, outcome, org_id, \
+         target_type, target_id, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(row.seq)
+    .bind(&row.id)
+    .bind(row.at)
+    .bind(&row.actor_id)
+    .bind(&row.actor_ip)
+    .bind(&row.action)
+    .bind(&row.outcome)
+    .bind(&row.org_id)
+    .bind(&row.target_type)
+    .bind(&row.target_id)
+    .bind(&row.details)
+    .bind(&row.prev_hash)
+    .bind(&row.hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` rows with `seq > after`, in chain order (for verification and paging).
+pub async fn page_after(
+    conn: &mut Conn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ));
+    Ok(sqlx::query_as(sql).bind(after).bind(limit).fetch_all(conn).await?)
+}
+
+/// The newest rows concerning one organization, newest first.
+pub async fn recent_for_org(
+    conn: &mut Conn,
+    org_id: &str,
+    before_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+    ));
+    Ok(sqlx::query_as(sql)
+        .bind(org_id)
+        .bind(before_seq)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}

@@ -1,0 +1,28 @@
+//! The storage layer's error.
+
+/// A failure talking to the database. Callers map `UniqueViolation` to a domain
+/// conflict; everything else is an internal error that is logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return StoreError::UniqueViolation(db.message().to_owned());
+            }
+        }
+        StoreError::Database(e)
+    }
+}

@@ -1,0 +1,115 @@
+//! Accounts.
+
+use super::{Conn, StoreError, flag};
+
+/// A stored account. `password_hash` is an argon2id PHC string.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub platform_admin: i64,
+    pub status: String,
+    pub mfa_enabled: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserRow {
+    pub fn is_platform_admin(&self) -> bool {
+        flag(self.platform_admin)
+    }
+
+    pub fn mfa_enabled(&self) -> bool {
+        flag(self.mfa_enabled)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+const COLUMNS: &str = "id, email, display_name, password_hash, platform_admin, status, \
+                       mfa_enabled, created_at, updated_at";
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub platform_admin: bool,
+    pub now: i64,
+}
+
+/// Inserts an account; a taken email surfaces as `StoreError::UniqueViolation`.
+pub async fn insert(conn: &mut Conn, user: &NewUser<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO users (id, email, display_name, password_hash, platform_admin, status, \
+         mfa_enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', 0, $6, $6)",
+    )
+    .bind(user.id)
+    .bind(user.email)
+    .bind(user.display_name)
+    .bind(user.password_hash)
+    .bind(i64::from(user.platform_admin))
+    .bind(user.now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRow>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE email = $1"));
+    Ok(sqlx::query_as(sql).bind(email).fetch_optional(conn).await?)
+}
+
+pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<UserRow>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM users WHERE id = $1"));
+    Ok(sqlx::query_as(sql).bind(id).fetch_optional(conn).await?)
+}
+
+pub async fn set_password_hash(
+    conn: &mut Conn,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_mfa_enabled(
+    conn: &mut Conn,
+    id: &str,
+    enabled: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET mfa_enabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(enabled))
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_platform_admin(
+    conn: &mut Conn,
+    id: &str,
+    admin: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET platform_admin = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(admin))
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
