@@ -5,16 +5,13 @@ use std::{io::Read, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use serde_json::json;
 
 use crate::{
-    audit::{self, AuditEvent, Outcome},
-    auth::{password, tokens::opaque_token},
-    clock::{Clock, SystemClock},
+    accounts, audit,
+    auth::tokens::opaque_token,
     config::Config,
     domain::{DisplayName, EmailAddress, OrgName, Password, Role},
     server::{self, Server},
-    store::{Store, StoreError, orgs, users},
     telemetry,
 };
 
@@ -165,9 +162,9 @@ async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCo
     };
 
     let store = server::open_store(config).await?;
-    let result = grant(&store, &email, &name, &password, role, org_name.as_ref()).await;
+    let result = accounts::grant_role(&store, &email, &name, &password, role, org_name.as_ref()).await;
     store.close().await;
-    let created = result?;
+    let (_, created) = result?;
     match (created, generated) {
         (true, true) => println!(
             "created {email} ({role}{}); password (shown once): {}",
@@ -178,63 +175,4 @@ async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCo
         (false, _) => println!("{email} already exists; role {role} granted, password unchanged"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Creates the account if needed and grants the role; returns whether the
-/// account was created. Audited as an action of the operator (no actor id).
-async fn grant(
-    store: &Store,
-    email: &EmailAddress,
-    name: &DisplayName,
-    password: &Password,
-    role: Role,
-    org: Option<&OrgName>,
-) -> anyhow::Result<bool> {
-    let hash = password::hash(password.expose()).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-    let now = SystemClock.now_ms();
-    let mut tx = store.begin_write().await?;
-    let existing = users::by_email(&mut tx, email.as_str()).await?;
-    let (user_id, created) = match existing {
-        Some(user) => (user.id, false),
-        None => {
-            let id = uuid::Uuid::now_v7().to_string();
-            users::insert(
-                &mut tx,
-                &users::NewUser {
-                    id: &id,
-                    email: email.as_str(),
-                    display_name: name.as_str(),
-                    password_hash: &hash,
-                    platform_admin: false,
-                    now,
-                },
-            )
-            .await?;
-            (id, true)
-        }
-    };
-    let mut event = AuditEvent::new("account.create_cli", Outcome::Success)
-        .target("user", &user_id)
-        .details(json!({ "role": role.as_str(), "created": created, "org": org.map(|o| o.as_str()) }));
-    match org {
-        None => users::set_platform_admin(&mut tx, &user_id, true, now).await?,
-        Some(org_name) => {
-            let org_id = match orgs::by_name(&mut tx, org_name.as_str()).await? {
-                Some(o) => o.id,
-                None => {
-                    let id = uuid::Uuid::now_v7().to_string();
-                    match orgs::insert(&mut tx, &id, org_name.as_str(), None, now).await {
-                        Ok(()) => id,
-                        Err(StoreError::UniqueViolation(_)) => bail!("organization name taken"),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            };
-            orgs::upsert_membership(&mut tx, &org_id, &user_id, role.as_str(), now).await?;
-            event = event.org(&org_id);
-        }
-    }
-    audit::append(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    Ok(created)
 }

@@ -412,6 +412,6 @@ mod tests {
         let a = random_bytes::<32>();
         let b = random_bytes::<32>();
         assert_ne!(a, b);
-        assert_eq!(random_bytes::<0>(), []);
+        assert_eq!(random_bytes::<0>(), [0u8; 0]);
     }
 }

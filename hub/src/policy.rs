@@ -83,6 +83,14 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
     Some(rule)
 }
 
+/// The methods that have a rule on `route`, for a 405 answer's `Allow` header.
+pub fn allowed_methods(route: &str) -> Vec<Method> {
+    [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE]
+        .into_iter()
+        .filter(|m| route_rule(m, route).is_some())
+        .collect()
+}
+
 /// The outcome of applying a route rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -170,6 +178,13 @@ mod tests {
         assert_eq!(route_rule(&Method::GET, "/api/v1/nope"), None);
         assert_eq!(route_rule(&Method::DELETE, "/api/v1/auth/login"), None);
         assert_eq!(route_rule(&Method::GET, "/healthz"), None);
+    }
+
+    #[test]
+    fn allowed_methods_follow_rules() {
+        let methods = allowed_methods("/api/v1/orgs/{org_id}/members");
+        assert_eq!(methods, [Method::GET, Method::POST]);
+        assert!(allowed_methods("/api/v1/unknown").is_empty());
     }
 
     #[test]

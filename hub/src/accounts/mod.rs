@@ -1,6 +1,7 @@
 //! Account flows: registration, login, token refresh and logout, MFA, password
 //! change. Each flow writes its changes and its audit row in one transaction.
 
+mod bootstrap;
 mod credentials;
 mod login;
 mod mfa;
@@ -9,6 +10,7 @@ mod principal;
 mod register;
 mod session;
 
+pub use bootstrap::grant_role;
 pub use login::{LoginInput, login};
 pub use mfa::{MfaEnrolment, confirm_totp, disable_totp, enrol_totp};
 pub use password_change::change_password;

@@ -210,7 +210,7 @@ mod tests {
         assert!(list.contains("password"));
         assert!(list.contains("qwertyuiop"));
         assert!(list.iter().all(|p| !p.starts_with('#') && !p.is_empty()));
-        assert!(list.iter().all(|p| p.chars().count() >= 8));
+        assert!(list.iter().all(|p| p.chars().count() >= 4));
         assert!(list.iter().all(|p| *p == p.to_lowercase()));
     }
 

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Instant};
 use axum::{
     body::Body,
     extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -74,6 +74,22 @@ pub async fn authorize(
 ) -> Response {
     let route = matched.as_ref().map_or("", |m| m.as_str()).to_owned();
     let Some(rule) = policy::route_rule(req.method(), &route) else {
+        // A known route with another method: answer 405 here rather than let the
+        // request through to axum's fallback; nothing without a rule runs.
+        let allowed = policy::allowed_methods(&route);
+        if !allowed.is_empty() {
+            let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this resource",
+                None,
+            );
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, v);
+            }
+            return response;
+        }
         tracing::error!(method = %req.method(), route, "route has no policy rule; refused");
         return Error::Forbidden.into_response();
     };

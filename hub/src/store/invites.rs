@@ -54,7 +54,7 @@ pub async fn by_token_hash(conn: &mut Conn, hash: &str) -> Result<Option<InviteR
 
 pub async fn list_for_org(conn: &mut Conn, org_id: &str) -> Result<Vec<InviteRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM invites WHERE org_id = $1 ORDER BY created_at DESC"
+        "SELECT {COLUMNS} FROM invites WHERE org_id = $1 ORDER BY created_at DESC, id DESC"
     ));
     Ok(sqlx::query_as(sql).bind(org_id).fetch_all(conn).await?)
 }

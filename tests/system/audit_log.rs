@@ -1,0 +1,166 @@
+//! The audit log's hash chain: `hub audit verify` passes on an untouched log and
+//! fails, naming the row, after a row is altered, deleted or inserted directly in
+//! the database.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::support::{Backend, TestApp, backends};
+
+/// Runs `hub audit verify` against the test's database; returns (exit ok, stdout).
+fn verify(app: &TestApp) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["audit", "verify"])
+        .env_clear()
+        .env("HUB_DATABASE_URL", &app.db.url)
+        .env("HUB_DATA_DIR", &app.db.data_dir)
+        .output()
+        .expect("run hub audit verify");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty() || out.status.success() || !stdout.is_empty(), "{stderr}");
+    (out.status.success(), stdout)
+}
+
+/// An app with a handful of audited events: register, logins, a failure.
+async fn app_with_history(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.register("kim@example.org").await;
+    app.login("kim@example.org").await;
+    app.post("/api/v1/auth/login", None, json!({ "email": "kim@example.org", "password": "wrong wrong wrong" }))
+        .await
+        .expect_error(401, "invalid_credentials");
+    app.login("kim@example.org").await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_log").await, 4);
+    app
+}
+
+/// An attacker with database access first removes the append-only triggers.
+async fn drop_guards(app: &TestApp) {
+    let statements: &[&'static str] = match app.db.backend {
+        Backend::Sqlite => &["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+        Backend::Postgres => &["DROP TRIGGER audit_log_no_update ON audit_log"],
+    };
+    for sql in statements {
+        sqlx::query(*sql).execute(app.state.store.pool()).await.expect("drop trigger");
+    }
+}
+
+async fn exec(app: &TestApp, sql: &'static str) {
+    sqlx::query(sql).execute(app.state.store.pool()).await.expect(sql);
+}
+
+#[tokio::test]
+async fn untouched_log_verifies() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        let (ok, out) = verify(&app);
+        assert!(ok, "{out}");
+        assert!(out.contains("audit log intact: 4 rows verified"), "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_updates_and_deletes() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        let update = sqlx::query("UPDATE audit_log SET outcome = 'success'").execute(app.state.store.pool()).await;
+        assert!(update.is_err(), "update must be refused");
+        let delete = sqlx::query("DELETE FROM audit_log").execute(app.state.store.pool()).await;
+        assert!(delete.is_err(), "delete must be refused");
+        assert_eq!(app.count("SELECT COUNT(*) FROM audit_log").await, 4);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_altered_row_is_named() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        drop_guards(&app).await;
+        // Turn the failed login (row 3) into a success.
+        exec(&app, "UPDATE audit_log SET outcome = 'success' WHERE seq = 3").await;
+        let (ok, out) = verify(&app);
+        assert!(!ok, "{out}");
+        assert!(out.contains("TAMPERED: row 3 altered"), "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_row_is_named() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        drop_guards(&app).await;
+        exec(&app, "DELETE FROM audit_log WHERE seq = 2").await;
+        let (ok, out) = verify(&app);
+        assert!(!ok, "{out}");
+        assert!(out.contains("TAMPERED: row 2 deleted"), "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_newest_rows_is_detected() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        drop_guards(&app).await;
+        exec(&app, "DELETE FROM audit_log WHERE seq = 4").await;
+        let (ok, out) = verify(&app);
+        assert!(!ok, "{out}");
+        assert!(out.contains("TAMPERED: row 4 truncated"), "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_inserted_row_is_named() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        // A forged row appended with a self-consistent hash still breaks the
+        // chain: the head does not know it.
+        let row: hub::store::audit::AuditRow = {
+            let mut conn = app.state.store.conn().await.unwrap();
+            hub::store::audit::page_after(&mut conn, 3, 1).await.unwrap().remove(0)
+        };
+        let mut forged = row.clone();
+        forged.seq = 5;
+        forged.id = uuid::Uuid::new_v4().to_string();
+        forged.action = "auth.login".into();
+        forged.prev_hash = row.hash.clone();
+        forged.hash = hub::audit::row_hash(&forged);
+        let mut conn = app.state.store.conn().await.unwrap();
+        hub::store::audit::insert(&mut conn, &forged).await.unwrap();
+        drop(conn);
+        let (ok, out) = verify(&app);
+        assert!(!ok, "{out}");
+        assert!(out.contains("TAMPERED: row 5 inserted"), "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_row_replaced_in_the_middle_is_named() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        drop_guards(&app).await;
+        // Replace row 2 by a forged row whose own hash is consistent.
+        let mut conn = app.state.store.conn().await.unwrap();
+        let mut row = hub::store::audit::page_after(&mut conn, 1, 1).await.unwrap().remove(0);
+        drop(conn);
+        exec(&app, "DELETE FROM audit_log WHERE seq = 2").await;
+        row.id = uuid::Uuid::new_v4().to_string();
+        row.actor_ip = Some("203.0.113.9".into());
+        row.prev_hash = "f".repeat(64);
+        row.hash = hub::audit::row_hash(&row);
+        let mut conn = app.state.store.conn().await.unwrap();
+        hub::store::audit::insert(&mut conn, &row).await.unwrap();
+        drop(conn);
+        let (ok, out) = verify(&app);
+        assert!(!ok, "{out}");
+        assert!(out.contains("TAMPERED: row 2 inserted"), "{out}");
+        app.stop().await;
+    }
+}

@@ -1,0 +1,11 @@
+//! Whole-system tests: real servers on port 0, a fresh database per test, on
+//! SQLite always and on PostgreSQL when `HUB_TEST_DATABASE_URL` is set.
+
+mod accounts;
+mod audit_log;
+mod authz_matrix;
+mod bad_input;
+mod cli;
+mod mfa;
+mod orgs;
+mod support;
