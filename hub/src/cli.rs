@@ -16,7 +16,11 @@ use crate::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "hub", version, about = "HealthBridge real-time hub for healthcare")]
+#[command(
+    name = "hub",
+    version,
+    about = "HealthBridge real-time hub for healthcare"
+)]
 pub struct Cli {
     /// TOML configuration file; `HUB_*` environment variables override it.
     #[arg(long, global = true, env = "HUB_CONFIG")]
@@ -77,7 +81,10 @@ pub enum AuditCommand {
 /// Parses arguments and runs the command on a fresh Tokio runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -135,7 +142,9 @@ async fn verify_audit(config: &Config) -> anyhow::Result<ExitCode> {
             println!(
                 "audit log TAMPERED: row {} {}: {} ({} rows verified before it)",
                 problem.seq,
-                serde_json::to_value(problem.kind)?.as_str().unwrap_or("bad"),
+                serde_json::to_value(problem.kind)?
+                    .as_str()
+                    .unwrap_or("bad"),
                 problem.detail,
                 report.rows_checked
             );
@@ -154,7 +163,9 @@ async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCo
     let name = DisplayName::parse(args.name.as_deref().unwrap_or(email.local_part()))?;
     let (password, generated) = if args.password_stdin {
         let mut input = String::new();
-        std::io::stdin().read_to_string(&mut input).context("reading password from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .context("reading password from stdin")?;
         let input = input.trim_end_matches(['\n', '\r']).to_owned();
         (Password::parse_new(&input, Some(&email))?, false)
     } else {
@@ -162,13 +173,17 @@ async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCo
     };
 
     let store = server::open_store(config).await?;
-    let result = accounts::grant_role(&store, &email, &name, &password, role, org_name.as_ref()).await;
+    let result =
+        accounts::grant_role(&store, &email, &name, &password, role, org_name.as_ref()).await;
     store.close().await;
     let (_, created) = result?;
     match (created, generated) {
         (true, true) => println!(
             "created {email} ({role}{}); password (shown once): {}",
-            org_name.as_ref().map(|o| format!(" in {}", o.as_str())).unwrap_or_default(),
+            org_name
+                .as_ref()
+                .map(|o| format!(" in {}", o.as_str()))
+                .unwrap_or_default(),
             password.expose()
         ),
         (true, false) => println!("created {email} ({role})"),

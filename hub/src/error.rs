@@ -42,8 +42,6 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
     Gone { code: &'static str, message: String },
-    #[error("a dependency is unavailable")]
-    Unavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -69,7 +67,6 @@ impl Error {
             Error::Forbidden => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
-            Error::Unavailable => "unavailable",
             Error::Internal(_) => "internal_error",
         }
     }

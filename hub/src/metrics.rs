@@ -59,7 +59,11 @@ impl Metrics {
     pub fn new(database: &str, bus: &str) -> Self {
         let mut registry = Registry::with_prefix("hub");
         let http_requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests answered", http_requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            http_requests.clone(),
+        );
         let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.001, 2.0, 14))) as fn() -> Histogram,
         );
@@ -69,7 +73,11 @@ impl Metrics {
             http_duration.clone(),
         );
         let logins = Family::<OutcomeLabels, Counter>::default();
-        registry.register("login_attempts", "Login attempts by outcome", logins.clone());
+        registry.register(
+            "login_attempts",
+            "Login attempts by outcome",
+            logins.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {

@@ -85,10 +85,16 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
 
 /// The methods that have a rule on `route`, for a 405 answer's `Allow` header.
 pub fn allowed_methods(route: &str) -> Vec<Method> {
-    [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE]
-        .into_iter()
-        .filter(|m| route_rule(m, route).is_some())
-        .collect()
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ]
+    .into_iter()
+    .filter(|m| route_rule(m, route).is_some())
+    .collect()
 }
 
 /// The outcome of applying a route rule.
@@ -195,15 +201,24 @@ mod tests {
             org_role: None,
         };
         assert_eq!(decide(RouteRule::Public, anon), Decision::Allow);
-        assert_eq!(decide(RouteRule::Authenticated, anon), Decision::Unauthenticated);
-        assert_eq!(decide(RouteRule::PlatformAdmin, anon), Decision::Unauthenticated);
+        assert_eq!(
+            decide(RouteRule::Authenticated, anon),
+            Decision::Unauthenticated
+        );
+        assert_eq!(
+            decide(RouteRule::PlatformAdmin, anon),
+            Decision::Unauthenticated
+        );
     }
 
     #[test]
     fn org_rules_follow_roles() {
         let rule = route_rule(&Method::GET, "/api/v1/orgs/{org_id}/members").unwrap();
         assert_eq!(decide(rule, caller(Some(Role::Clinician))), Decision::Allow);
-        assert_eq!(decide(rule, caller(Some(Role::Patient))), Decision::Forbidden);
+        assert_eq!(
+            decide(rule, caller(Some(Role::Patient))),
+            Decision::Forbidden
+        );
         assert_eq!(decide(rule, caller(None)), Decision::Forbidden);
         let audit = route_rule(&Method::GET, "/api/v1/orgs/{org_id}/audit").unwrap();
         let operator = Caller {

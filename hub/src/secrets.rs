@@ -49,11 +49,24 @@ const SIGNING: &str = "token_signing_key";
 const DATA: &str = "data_encryption_key";
 
 pub fn load(config: &Config) -> Result<Secrets, SecretsError> {
-    let signing = resolve(config, SIGNING, config.secrets.token_signing_key.as_ref(), 64)?;
+    let signing = resolve(
+        config,
+        SIGNING,
+        config.secrets.token_signing_key.as_ref(),
+        64,
+    )?;
     if signing.len() < 32 {
-        return Err(SecretsError::Invalid(SIGNING, "needs at least 32 bytes".into()));
+        return Err(SecretsError::Invalid(
+            SIGNING,
+            "needs at least 32 bytes".into(),
+        ));
     }
-    let data = resolve(config, DATA, config.secrets.data_encryption_key.as_ref(), 32)?;
+    let data = resolve(
+        config,
+        DATA,
+        config.secrets.data_encryption_key.as_ref(),
+        32,
+    )?;
     let current =
         DataKey::from_bytes(&data).map_err(|e| SecretsError::Invalid(DATA, e.to_string()))?;
     let previous = config
@@ -157,9 +170,15 @@ mod tests {
         let second = load(&config).unwrap();
         assert_eq!(first.token_signing_key, second.token_signing_key);
         let path = config.data_dir.join("secrets/data_encryption_key.b64");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let dir = config.data_dir.join("secrets");
-        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]
@@ -167,14 +186,23 @@ mod tests {
         let mut config = temp_config();
         config.database_url = Some("postgres://postgres@127.0.0.1/hub".into());
         let err = load(&config).unwrap_err();
-        assert!(matches!(err, SecretsError::MissingInCluster("token_signing_key")));
-        assert!(!config.data_dir.exists(), "nothing may be generated in a cluster");
+        assert!(matches!(
+            err,
+            SecretsError::MissingInCluster("token_signing_key")
+        ));
+        assert!(
+            !config.data_dir.exists(),
+            "nothing may be generated in a cluster"
+        );
 
         let mut config = temp_config();
         config.redis_url = Some("redis://127.0.0.1".into());
         config.secrets.token_signing_key = Some(Secret::new(STANDARD.encode([1u8; 32])));
         let err = load(&config).unwrap_err();
-        assert!(matches!(err, SecretsError::MissingInCluster("data_encryption_key")));
+        assert!(matches!(
+            err,
+            SecretsError::MissingInCluster("data_encryption_key")
+        ));
     }
 
     #[test]

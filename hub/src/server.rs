@@ -21,6 +21,9 @@ use crate::{
     store::Store,
 };
 
+/// How long in-flight requests may run after a shutdown signal.
+const DRAIN_SECS: u64 = 10;
+
 /// A node ready to serve.
 pub struct Server {
     listener: std::net::TcpListener,
@@ -32,9 +35,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_kind() == DatabaseKind::Sqlite {
         create_private_dir(&config.data_dir)?;
     }
-    let store = Store::connect(&config.effective_database_url(), config.database_kind().into())
-        .await
-        .context("database")?;
+    let store = Store::connect(
+        &config.effective_database_url(),
+        config.database_kind().into(),
+    )
+    .await
+    .context("database")?;
     store.migrate().await.context("database migrations")?;
     Ok(store)
 }
@@ -83,7 +89,10 @@ impl Server {
             DatabaseKind::Postgres => "postgres",
         };
         let metrics = Metrics::new(database, bus.name());
-        let signer = TokenSigner::new(&secrets.token_signing_key, config.auth.access_token_ttl_secs);
+        let signer = TokenSigner::new(
+            &secrets.token_signing_key,
+            config.auth.access_token_ttl_secs,
+        );
         let state = AppState::new(Inner {
             config,
             store,
@@ -108,11 +117,13 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to 10 s) and closes the database pool.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let state = self.state.clone();
-        let app = http::app(self.state.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         match &state.config.tls {
             Some(tls) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
@@ -126,7 +137,7 @@ impl Server {
                 let stopper = handle.clone();
                 tokio::spawn(async move {
                     shutdown.await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+                    stopper.graceful_shutdown(Some(Duration::from_secs(DRAIN_SECS)));
                 });
                 tracing::info!(%addr, "serving HTTPS");
                 axum_server::from_tcp_rustls(self.listener, rustls_config)?
@@ -137,9 +148,26 @@ impl Server {
             None => {
                 tracing::info!(%addr, "serving HTTP");
                 let listener = tokio::net::TcpListener::from_std(self.listener)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await?;
+                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown.await;
+                    let _ = stop_tx.send(true);
+                });
+                let mut drained = stop_rx.clone();
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    let mut rx = stop_rx;
+                    let _ = rx.wait_for(|stop| *stop).await;
+                });
+                // In-flight requests get DRAIN_SECS after the signal; then the
+                // process stops regardless (a stuck client cannot hold it up).
+                let deadline = async move {
+                    let _ = drained.wait_for(|stop| *stop).await;
+                    tokio::time::sleep(Duration::from_secs(DRAIN_SECS)).await;
+                };
+                tokio::select! {
+                    result = serve => result?,
+                    () = deadline => tracing::warn!("drain deadline passed; closing remaining connections"),
+                }
             }
         }
         state.store.close().await;

@@ -19,7 +19,10 @@ fn verify(app: &TestApp) -> (bool, String) {
         .expect("run hub audit verify");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.is_empty() || out.status.success() || !stdout.is_empty(), "{stderr}");
+    assert!(
+        stderr.is_empty() || out.status.success() || !stdout.is_empty(),
+        "{stderr}"
+    );
     (out.status.success(), stdout)
 }
 
@@ -28,9 +31,13 @@ async fn app_with_history(backend: Backend) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.register("kim@example.org").await;
     app.login("kim@example.org").await;
-    app.post("/api/v1/auth/login", None, json!({ "email": "kim@example.org", "password": "wrong wrong wrong" }))
-        .await
-        .expect_error(401, "invalid_credentials");
+    app.post(
+        "/api/v1/auth/login",
+        None,
+        json!({ "email": "kim@example.org", "password": "wrong wrong wrong" }),
+    )
+    .await
+    .expect_error(401, "invalid_credentials");
     app.login("kim@example.org").await;
     assert_eq!(app.count("SELECT COUNT(*) FROM audit_log").await, 4);
     app
@@ -39,16 +46,25 @@ async fn app_with_history(backend: Backend) -> TestApp {
 /// An attacker with database access first removes the append-only triggers.
 async fn drop_guards(app: &TestApp) {
     let statements: &[&'static str] = match app.db.backend {
-        Backend::Sqlite => &["DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete"],
+        Backend::Sqlite => &[
+            "DROP TRIGGER audit_log_no_update",
+            "DROP TRIGGER audit_log_no_delete",
+        ],
         Backend::Postgres => &["DROP TRIGGER audit_log_no_update ON audit_log"],
     };
     for sql in statements {
-        sqlx::query(*sql).execute(app.state.store.pool()).await.expect("drop trigger");
+        sqlx::query(*sql)
+            .execute(app.state.store.pool())
+            .await
+            .expect("drop trigger");
     }
 }
 
 async fn exec(app: &TestApp, sql: &'static str) {
-    sqlx::query(sql).execute(app.state.store.pool()).await.expect(sql);
+    sqlx::query(sql)
+        .execute(app.state.store.pool())
+        .await
+        .expect(sql);
 }
 
 #[tokio::test]
@@ -66,9 +82,13 @@ async fn untouched_log_verifies() {
 async fn the_database_refuses_updates_and_deletes() {
     for backend in backends() {
         let app = app_with_history(backend).await;
-        let update = sqlx::query("UPDATE audit_log SET outcome = 'success'").execute(app.state.store.pool()).await;
+        let update = sqlx::query("UPDATE audit_log SET outcome = 'success'")
+            .execute(app.state.store.pool())
+            .await;
         assert!(update.is_err(), "update must be refused");
-        let delete = sqlx::query("DELETE FROM audit_log").execute(app.state.store.pool()).await;
+        let delete = sqlx::query("DELETE FROM audit_log")
+            .execute(app.state.store.pool())
+            .await;
         assert!(delete.is_err(), "delete must be refused");
         assert_eq!(app.count("SELECT COUNT(*) FROM audit_log").await, 4);
         app.stop().await;
@@ -81,7 +101,11 @@ async fn an_altered_row_is_named() {
         let app = app_with_history(backend).await;
         drop_guards(&app).await;
         // Turn the failed login (row 3) into a success.
-        exec(&app, "UPDATE audit_log SET outcome = 'success' WHERE seq = 3").await;
+        exec(
+            &app,
+            "UPDATE audit_log SET outcome = 'success' WHERE seq = 3",
+        )
+        .await;
         let (ok, out) = verify(&app);
         assert!(!ok, "{out}");
         assert!(out.contains("TAMPERED: row 3 altered"), "{out}");
@@ -116,6 +140,31 @@ async fn deleting_the_newest_rows_is_detected() {
 }
 
 #[tokio::test]
+async fn a_rehashed_newest_row_is_named() {
+    for backend in backends() {
+        let app = app_with_history(backend).await;
+        drop_guards(&app).await;
+        // Rewrite the newest row and give it a self-consistent hash.
+        let mut conn = app.state.store.conn().await.unwrap();
+        let mut row = hub::store::audit::page_after(&mut conn, 3, 1)
+            .await
+            .unwrap()
+            .remove(0);
+        drop(conn);
+        exec(&app, "DELETE FROM audit_log WHERE seq = 4").await;
+        row.actor_ip = Some("198.51.100.7".into());
+        row.hash = hub::audit::row_hash(&row);
+        let mut conn = app.state.store.conn().await.unwrap();
+        hub::store::audit::insert(&mut conn, &row).await.unwrap();
+        drop(conn);
+        let (ok, out) = verify(&app);
+        assert!(!ok, "{out}");
+        assert!(out.contains("TAMPERED: row 4 altered"), "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn an_inserted_row_is_named() {
     for backend in backends() {
         let app = app_with_history(backend).await;
@@ -123,7 +172,10 @@ async fn an_inserted_row_is_named() {
         // chain: the head does not know it.
         let row: hub::store::audit::AuditRow = {
             let mut conn = app.state.store.conn().await.unwrap();
-            hub::store::audit::page_after(&mut conn, 3, 1).await.unwrap().remove(0)
+            hub::store::audit::page_after(&mut conn, 3, 1)
+                .await
+                .unwrap()
+                .remove(0)
         };
         let mut forged = row.clone();
         forged.seq = 5;
@@ -148,7 +200,10 @@ async fn a_row_replaced_in_the_middle_is_named() {
         drop_guards(&app).await;
         // Replace row 2 by a forged row whose own hash is consistent.
         let mut conn = app.state.store.conn().await.unwrap();
-        let mut row = hub::store::audit::page_after(&mut conn, 1, 1).await.unwrap().remove(0);
+        let mut row = hub::store::audit::page_after(&mut conn, 1, 1)
+            .await
+            .unwrap()
+            .remove(0);
         drop(conn);
         exec(&app, "DELETE FROM audit_log WHERE seq = 2").await;
         row.id = uuid::Uuid::new_v4().to_string();

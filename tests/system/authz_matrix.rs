@@ -37,7 +37,11 @@ async fn every_route_for_every_role_follows_the_policy() {
             }
         }
     }
-    assert!(operations.len() >= 19, "router lists {} operations", operations.len());
+    assert!(
+        operations.len() >= 19,
+        "router lists {} operations",
+        operations.len()
+    );
     for (method, path) in &operations {
         assert!(
             policy::route_rule(method, path).is_some(),
@@ -64,14 +68,22 @@ async fn every_route_for_every_role_follows_the_policy() {
                 role_in_org: Some(role),
             });
         }
-        let operator = app.account("operator@matrix.example.org", Role::Admin, None).await;
+        let operator = app
+            .account("operator@matrix.example.org", Role::Admin, None)
+            .await;
         callers.push(Who {
             label: "platform admin",
             user_id: Some(operator),
             platform_admin: true,
             role_in_org: None,
         });
-        let outsider = app.account("outsider@matrix.example.org", Role::Admin, Some("Other Clinic")).await;
+        let outsider = app
+            .account(
+                "outsider@matrix.example.org",
+                Role::Admin,
+                Some("Other Clinic"),
+            )
+            .await;
         callers.push(Who {
             label: "admin of another org",
             user_id: Some(outsider),
@@ -79,7 +91,9 @@ async fn every_route_for_every_role_follows_the_policy() {
             role_in_org: None,
         });
         let org_id = app.org_id(org).await;
-        let target = app.account("target@matrix.example.org", Role::Patient, Some(org)).await;
+        let target = app
+            .account("target@matrix.example.org", Role::Patient, Some(org))
+            .await;
 
         for who in &callers {
             for (method, path) in &operations {
@@ -103,7 +117,10 @@ async fn every_route_for_every_role_follows_the_policy() {
                         org_role: who.role_in_org,
                     },
                 );
-                let context = format!("{} {method} {path}: {:?} {:?}", who.label, reply.status, reply.body);
+                let context = format!(
+                    "{} {method} {path}: {:?} {:?}",
+                    who.label, reply.status, reply.body
+                );
                 match expected {
                     Decision::Unauthenticated => {
                         assert_eq!(reply.status.as_u16(), 401, "{context}");
@@ -115,7 +132,8 @@ async fn every_route_for_every_role_follows_the_policy() {
                     }
                     Decision::Allow => {
                         assert!(
-                            ![401, 403].contains(&reply.status.as_u16()) && reply.status.as_u16() < 500,
+                            ![401, 403].contains(&reply.status.as_u16())
+                                && reply.status.as_u16() < 500,
                             "{context}"
                         );
                     }
@@ -123,7 +141,11 @@ async fn every_route_for_every_role_follows_the_policy() {
             }
         }
         // Refusals are audited.
-        assert!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied'").await > 10);
+        assert!(
+            app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied'")
+                .await
+                > 10
+        );
         app.stop().await;
     }
 }

@@ -6,8 +6,17 @@ use serde_json::json;
 
 use crate::support::{PASSWORD, TestApp, backends};
 
+/// One bad request: (name, path, bearer token, raw body, expected status, expected code).
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
 /// Sends a raw body; returns (status, error code).
-async fn raw(app: &TestApp, path: &str, token: Option<&str>, content_type: Option<&str>, body: Vec<u8>) -> (u16, String) {
+async fn raw(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
     let mut req = app.client.post(app.url(path)).body(body);
     if let Some(ct) = content_type {
         req = req.header(CONTENT_TYPE, ct);
@@ -17,10 +26,16 @@ async fn raw(app: &TestApp, path: &str, token: Option<&str>, content_type: Optio
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let ct = resp.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned());
+    let ct = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
     let value: serde_json::Value = resp.json().await.unwrap_or_default();
     assert_eq!(ct.as_deref(), Some("application/json"), "errors are JSON");
-    (status, value["error"]["code"].as_str().unwrap_or("").to_owned())
+    (
+        status,
+        value["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 async fn snapshot(app: &TestApp) -> (i64, i64, i64, i64) {
@@ -41,7 +56,7 @@ async fn malformed_requests_get_stable_codes_and_change_nothing() {
         let before = snapshot(&app).await;
         let json_ct = Some("application/json");
         let reg = "/api/v1/auth/register";
-        let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+        let cases: Vec<Case> = vec![
             ("truncated JSON", reg, None, br#"{"email": "#.to_vec(), 400, "malformed_json"),
             ("not JSON", reg, None, b"email=a@b.c".to_vec(), 400, "malformed_json"),
             ("wrong type", reg, None, br#"{"email": 5, "password": "x", "display_name": "y"}"#.to_vec(), 422, "invalid_body"),
@@ -66,15 +81,30 @@ async fn malformed_requests_get_stable_codes_and_change_nothing() {
             assert_eq!(got, (status, code.to_owned()), "{name}");
         }
         // No content type at all.
-        let got = raw(&app, reg, None, None, br#"{"email": "a@example.org"}"#.to_vec()).await;
+        let got = raw(
+            &app,
+            reg,
+            None,
+            None,
+            br#"{"email": "a@example.org"}"#.to_vec(),
+        )
+        .await;
         assert_eq!(got, (415, "unsupported_media_type".to_owned()));
         // A path id that is not an id, an unknown route, a wrong method.
-        app.get("/api/v1/orgs/not-a-uuid", Some(&token)).await.expect_error(404, "not_found");
-        app.get("/api/v1/nothing/here", None).await.expect_error(404, "not_found");
-        let wrong_method = app.call(reqwest::Method::DELETE, "/api/v1/auth/login", None, None).await;
+        app.get("/api/v1/orgs/not-a-uuid", Some(&token))
+            .await
+            .expect_error(404, "not_found");
+        app.get("/api/v1/nothing/here", None)
+            .await
+            .expect_error(404, "not_found");
+        let wrong_method = app
+            .call(reqwest::Method::DELETE, "/api/v1/auth/login", None, None)
+            .await;
         wrong_method.expect_error(405, "method_not_allowed");
         // A garbage bearer token.
-        app.get("/api/v1/me", Some("not.a.jwt")).await.expect_error(401, "unauthenticated");
+        app.get("/api/v1/me", Some("not.a.jwt"))
+            .await
+            .expect_error(401, "unauthenticated");
         let bad_role = app
             .post(
                 &format!("/api/v1/orgs/{}/members", uuid::Uuid::new_v4()),
@@ -92,9 +122,21 @@ async fn malformed_requests_get_stable_codes_and_change_nothing() {
 #[tokio::test]
 async fn every_response_has_a_request_id_and_security_headers() {
     let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
-    let resp = app.client.get(app.url("/api/v1/nothing")).header("x-request-id", "abc-123").send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/api/v1/nothing"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
-    for header in ["x-content-type-options", "x-frame-options", "content-security-policy", "cache-control", "referrer-policy"] {
+    for header in [
+        "x-content-type-options",
+        "x-frame-options",
+        "content-security-policy",
+        "cache-control",
+        "referrer-policy",
+    ] {
         assert!(resp.headers().contains_key(header), "{header}");
     }
     // A forged id that could break log lines is replaced.

@@ -9,7 +9,8 @@ use std::{
 
 fn hub() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
-    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd
 }
 
@@ -20,14 +21,21 @@ fn temp_dir() -> std::path::PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn config_masks_secrets_and_rejects_unknown_keys() {
     let out = hub()
         .arg("config")
-        .env("HUB_SECRETS__TOKEN_SIGNING_KEY", "c2VjcmV0LXNpZ25pbmcta2V5LXZhbHVlLTEyMzQ1Njc4OTA=")
+        .env(
+            "HUB_SECRETS__TOKEN_SIGNING_KEY",
+            "c2VjcmV0LXNpZ25pbmcta2V5LXZhbHVlLTEyMzQ1Njc4OTA=",
+        )
         .env("HUB_DATABASE_URL", "postgres://app:hunter2@db.internal/hub")
         .output()
         .unwrap();
@@ -35,10 +43,17 @@ fn config_masks_secrets_and_rejects_unknown_keys() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains("c2VjcmV0"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
-    assert!(text.contains("postgres://app:****@db.internal/hub"), "{text}");
+    assert!(
+        text.contains("postgres://app:****@db.internal/hub"),
+        "{text}"
+    );
     assert!(text.contains("listen = \"127.0.0.1:8080\""), "{text}");
 
-    let out = hub().arg("config").env("HUB_LISTEN_PORT", "1").output().unwrap();
+    let out = hub()
+        .arg("config")
+        .env("HUB_LISTEN_PORT", "1")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen_port"));
 }
@@ -47,14 +62,23 @@ fn config_masks_secrets_and_rejects_unknown_keys() {
 fn a_cluster_without_shared_secrets_does_not_start() {
     let dir = temp_dir();
     let out = hub()
-        .env("HUB_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        .env(
+            "HUB_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
         .env("HUB_DATA_DIR", &dir)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("token_signing_key must be configured"), "{err}");
-    assert!(!dir.join("secrets").exists(), "nothing generated in cluster mode");
+    assert!(
+        err.contains("token_signing_key must be configured"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("secrets").exists(),
+        "nothing generated in cluster mode"
+    );
 }
 
 /// Bootstraps an admin with the CLI, serves with the embedded defaults, logs in
@@ -63,15 +87,32 @@ fn a_cluster_without_shared_secrets_does_not_start() {
 async fn bootstrap_serve_login_and_graceful_shutdown() {
     let dir = temp_dir().join("data");
     let mut create = hub()
-        .args(["user", "create", "--email", "root@example.org", "--role", "admin", "--password-stdin"])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "root@example.org",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
         .env("HUB_DATA_DIR", &dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    create.stdin.take().unwrap().write_all(b"bootstrap passphrase 2026\n").unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"bootstrap passphrase 2026\n")
+        .unwrap();
     let out = create.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let port = free_port();
     let mut server = hub()
@@ -87,12 +128,15 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not come up");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let login: serde_json::Value = client
@@ -104,7 +148,10 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
         .json()
         .await
         .unwrap();
-    let token = login["access_token"].as_str().expect("logged in").to_owned();
+    let token = login["access_token"]
+        .as_str()
+        .expect("logged in")
+        .to_owned();
     let me: serde_json::Value = client
         .get(format!("{base}/api/v1/me"))
         .bearer_auth(&token)
@@ -117,20 +164,40 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
     assert_eq!(me["platform_admin"], true);
     // The embedded default keeps its data private.
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 
     let pid = server.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let started = Instant::now();
     let status = loop {
         if let Some(status) = server.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "no graceful exit");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no graceful exit"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status:?}");
 
-    let verify = hub().args(["audit", "verify"]).env("HUB_DATA_DIR", &dir).output().unwrap();
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let verify = hub()
+        .args(["audit", "verify"])
+        .env("HUB_DATA_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }

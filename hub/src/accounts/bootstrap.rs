@@ -48,7 +48,9 @@ pub async fn grant_role(
     };
     let mut event = AuditEvent::new("account.create_cli", Outcome::Success)
         .target("user", &user_id)
-        .details(json!({ "role": role.as_str(), "created": created, "org": org.map(|o| o.as_str()) }));
+        .details(
+            json!({ "role": role.as_str(), "created": created, "org": org.map(|o| o.as_str()) }),
+        );
     match org {
         None => users::set_platform_admin(&mut tx, &user_id, true, now).await?,
         Some(org_name) => {

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::throttling::{check_gate, record_failure};
 use super::{
     RequestMeta,
     credentials::{SecondFactor, check_second_factor, verify_password},
@@ -12,14 +13,11 @@ use super::{
 };
 use crate::{
     audit::{self, AuditEvent, Outcome},
-    auth::{
-        lockout::{self, Gate, Limits},
-        password::dummy_hash,
-    },
+    auth::{lockout::Limits, password::dummy_hash},
     domain::{EmailAddress, Password},
     error::{Error, Result},
     state::AppState,
-    store::{Conn, throttle, users},
+    store::{throttle, users},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,7 +37,10 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
     let ip_key = format!("ip:{}", meta.ip.as_deref().unwrap_or("unknown"));
     let mut conn = state.store.conn().await?;
 
-    check_gate(&mut conn, &ip_key, Limits::ip(cfg), state, false).await?;
+    if let Err(e) = check_gate(&mut conn, &ip_key, Limits::ip(cfg), state, false).await {
+        state.metrics.login("address_blocked");
+        return Err(e);
+    }
 
     // Malformed input is just a failed login: the response must not reveal policy.
     let email = EmailAddress::parse(&input.email).ok();
@@ -48,19 +49,30 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
         Some(email) => users::by_email(&mut conn, email.as_str()).await?,
         None => None,
     };
-    let account_key = user.as_ref().map(|u| format!("account:{}", u.id));
-    if let (Some(key), Some(user)) = (&account_key, &user) {
-        if let Err(e) = check_gate(&mut conn, key, Limits::account(cfg), state, true).await {
-            drop(conn);
-            record(state, meta, Some(&user.id), Outcome::Denied, "locked", &[]).await?;
-            state.metrics.login("locked");
-            return Err(e);
-        }
+    let account_key = user.as_ref().map(|u| super::throttling::account_key(&u.id));
+    if let (Some(key), Some(user)) = (&account_key, &user)
+        && let Err(e) = check_gate(&mut conn, key, Limits::account(cfg), state, true).await
+    {
+        drop(conn);
+        record_failure(
+            state,
+            meta,
+            "auth.login",
+            Some(&user.id),
+            Outcome::Denied,
+            "locked",
+            &[],
+        )
+        .await?;
+        state.metrics.login("locked");
+        return Err(e);
     }
 
     // Verify against a dummy hash when there is no such user, so the time taken
     // does not reveal whether an account exists.
-    let phc = user.as_ref().map_or(dummy_hash(), |u| u.password_hash.as_str());
+    let phc = user
+        .as_ref()
+        .map_or(dummy_hash(), |u| u.password_hash.as_str());
     let plain = password.as_ref().map_or("", |p| p.expose());
     let password_ok = verify_password(plain, phc).await? && password.is_some() && user.is_some();
     let user = match user {
@@ -74,7 +86,16 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
             };
             let user_id = other.as_ref().map(|u| u.id.as_str());
             let keys = [Some(ip_key.as_str()), account_key.as_deref()];
-            record(state, meta, user_id, Outcome::Failure, reason, &keys).await?;
+            record_failure(
+                state,
+                meta,
+                "auth.login",
+                user_id,
+                Outcome::Failure,
+                reason,
+                &keys,
+            )
+            .await?;
             state.metrics.login("failure");
             return Err(Error::InvalidCredentials);
         }
@@ -92,7 +113,16 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
         if !check_second_factor(state, &mut conn, &user.id, factor).await? {
             drop(conn);
             let keys = [Some(ip_key.as_str()), account_key.as_deref()];
-            record(state, meta, Some(&user.id), Outcome::Failure, "bad_mfa_code", &keys).await?;
+            record_failure(
+                state,
+                meta,
+                "auth.login",
+                Some(&user.id),
+                Outcome::Failure,
+                "bad_mfa_code",
+                &keys,
+            )
+            .await?;
             state.metrics.login("failure");
             return Err(Error::InvalidMfaCode);
         }
@@ -121,62 +151,4 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
     tx.commit().await.map_err(Error::internal)?;
     state.metrics.login("success");
     Ok(pair)
-}
-
-/// Refuses the attempt while `key` is slowed or locked.
-async fn check_gate(
-    conn: &mut Conn,
-    key: &str,
-    limits: Limits,
-    state: &AppState,
-    is_account: bool,
-) -> Result<()> {
-    let row = throttle::get(conn, key).await?;
-    let cfg = &state.config.auth.lockout;
-    match lockout::gate(row.as_ref(), state.clock.now_ms(), limits, cfg) {
-        Gate::Open => Ok(()),
-        Gate::Wait(secs) => Err(Error::TooManyAttempts {
-            retry_after_secs: secs,
-        }),
-        Gate::Locked(secs) if is_account => Err(Error::AccountLocked {
-            retry_after_secs: secs,
-        }),
-        Gate::Locked(secs) => Err(Error::TooManyAttempts {
-            retry_after_secs: secs,
-        }),
-    }
-}
-
-/// Audits a refused login and counts it against each throttle key, in one
-/// transaction.
-async fn record(
-    state: &AppState,
-    meta: &RequestMeta,
-    user_id: Option<&str>,
-    outcome: Outcome,
-    reason: &str,
-    throttle_keys: &[Option<&str>],
-) -> Result<()> {
-    let cfg = &state.config.auth.lockout;
-    let now = state.clock.now_ms();
-    let mut tx = state.store.begin_write().await?;
-    for key in throttle_keys.iter().flatten() {
-        let limits = if key.starts_with("ip:") {
-            Limits::ip(cfg)
-        } else {
-            Limits::account(cfg)
-        };
-        let row = throttle::get(&mut tx, key).await?;
-        let next = lockout::after_failure(row, now, limits, cfg);
-        throttle::put(&mut tx, key, &next).await?;
-    }
-    let mut event = AuditEvent::new("auth.login", outcome)
-        .actor(user_id, meta.ip.as_deref())
-        .details(json!({ "reason": reason }));
-    if let Some(id) = user_id {
-        event = event.target("user", id);
-    }
-    audit::append(&mut tx, &event, now).await?;
-    tx.commit().await.map_err(Error::internal)?;
-    Ok(())
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::{
     RequestMeta,
     credentials::{SecondFactor, check_second_factor, open_totp_secret, totp_aad, verify_password},
+    throttling,
 };
 use crate::{
     audit::{self, AuditEvent, Outcome},
@@ -27,10 +28,16 @@ pub struct MfaEnrolment {
 
 /// Starts enrolment with a fresh secret, stored encrypted and unconfirmed; login
 /// does not ask for codes until the user proves their app works.
-pub async fn enrol_totp(state: &AppState, user_id: &str, meta: &RequestMeta) -> Result<MfaEnrolment> {
+pub async fn enrol_totp(
+    state: &AppState,
+    user_id: &str,
+    meta: &RequestMeta,
+) -> Result<MfaEnrolment> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let user = users::by_id(&mut tx, user_id).await?.ok_or(Error::Unauthenticated)?;
+    let user = users::by_id(&mut tx, user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     if user.mfa_enabled() {
         return Err(Error::conflict(
             "mfa_already_enabled",
@@ -69,12 +76,23 @@ pub async fn confirm_totp(
         "start enrolment with POST /api/v1/auth/mfa/totp first",
     ))?;
     if row.confirmed_at.is_some() {
-        return Err(Error::conflict("mfa_already_enabled", "two-factor authentication is already on"));
+        return Err(Error::conflict(
+            "mfa_already_enabled",
+            "two-factor authentication is already on",
+        ));
     }
     let secret = open_totp_secret(state, user_id, &row)?;
     let now_secs = u64::try_from(state.clock.now_secs()).unwrap_or(0);
-    let step = totp::verify(&secret, code, now_secs, None).ok_or(Error::InvalidMfaCode)?;
-    mfa::claim_step(&mut tx, user_id, i64::try_from(step).map_err(Error::internal)?).await?;
+    let Some(step) = totp::verify(&secret, code, now_secs, None) else {
+        // A wrong confirmation code changes nothing; enrolment can be retried.
+        return Err(Error::InvalidMfaCode);
+    };
+    mfa::claim_step(
+        &mut tx,
+        user_id,
+        i64::try_from(step).map_err(Error::internal)?,
+    )
+    .await?;
     mfa::confirm(&mut tx, user_id, now).await?;
     users::set_mfa_enabled(&mut tx, user_id, true, now).await?;
     let codes = totp::generate_recovery_codes(RECOVERY_CODES);
@@ -109,11 +127,20 @@ pub async fn disable_totp(
 ) -> Result<()> {
     let now = state.clock.now_ms();
     let mut conn = state.store.conn().await?;
-    let user = users::by_id(&mut conn, user_id).await?.ok_or(Error::Unauthenticated)?;
+    let user = users::by_id(&mut conn, user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     if !user.mfa_enabled() {
-        return Err(Error::conflict("mfa_not_enabled", "two-factor authentication is off"));
+        return Err(Error::conflict(
+            "mfa_not_enabled",
+            "two-factor authentication is off",
+        ));
     }
+    throttling::check_account(state, user_id).await?;
     if !verify_password(password, &user.password_hash).await? {
+        drop(conn);
+        throttling::account_failure(state, meta, "mfa.totp_disable", user_id, "bad_password")
+            .await?;
         return Err(Error::InvalidCredentials);
     }
     let factor = match (totp_code, recovery_code) {
@@ -122,6 +149,9 @@ pub async fn disable_totp(
         (None, None) => return Err(Error::MfaRequired),
     };
     if !check_second_factor(state, &mut conn, user_id, factor).await? {
+        drop(conn);
+        throttling::account_failure(state, meta, "mfa.totp_disable", user_id, "bad_mfa_code")
+            .await?;
         return Err(Error::InvalidMfaCode);
     }
     drop(conn);

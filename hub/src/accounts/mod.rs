@@ -9,6 +9,7 @@ mod password_change;
 mod principal;
 mod register;
 mod session;
+mod throttling;
 
 pub use bootstrap::grant_role;
 pub use login::{LoginInput, login};

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{
     RequestMeta,
     credentials::{hash_password, verify_password},
+    throttling,
 };
 use crate::{
     audit::{self, AuditEvent, Outcome},
@@ -25,13 +26,25 @@ pub async fn change_password(
     meta: &RequestMeta,
 ) -> Result<u64> {
     let mut conn = state.store.conn().await?;
-    let user = users::by_id(&mut conn, user_id).await?.ok_or(Error::Unauthenticated)?;
+    let user = users::by_id(&mut conn, user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     drop(conn);
+    throttling::check_account(state, user_id).await?;
     if !verify_password(current, &user.password_hash).await? {
+        throttling::account_failure(
+            state,
+            meta,
+            "account.password_change",
+            user_id,
+            "bad_password",
+        )
+        .await?;
         return Err(Error::InvalidCredentials);
     }
     let email = EmailAddress::parse(&user.email).ok();
-    let password = Password::parse_new(new, email.as_ref())?;
+    let password =
+        Password::parse_new(new, email.as_ref()).map_err(|e| e.for_field("new_password"))?;
     let hash = hash_password(password.expose()).await?;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;

@@ -27,7 +27,11 @@ pub struct RegisterInput {
 }
 
 /// Creates the account and returns the new user's id.
-pub async fn register(state: &AppState, input: RegisterInput, meta: &RequestMeta) -> Result<String> {
+pub async fn register(
+    state: &AppState,
+    input: RegisterInput,
+    meta: &RequestMeta,
+) -> Result<String> {
     let email = EmailAddress::parse(&input.email)?;
     let display_name = DisplayName::parse(&input.display_name)?;
     let password = Password::parse_new(&input.password, Some(&email))?;

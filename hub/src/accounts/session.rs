@@ -52,8 +52,8 @@ pub(super) async fn start_session(
     now: i64,
 ) -> Result<TokenPair> {
     let session_id = uuid::Uuid::now_v7().to_string();
-    let ttl_ms = i64::try_from(state.config.auth.refresh_token_ttl_secs * 1000)
-        .map_err(Error::internal)?;
+    let ttl_ms =
+        i64::try_from(state.config.auth.refresh_token_ttl_secs * 1000).map_err(Error::internal)?;
     let user_agent = meta.user_agent.as_deref().map(|ua| truncate(ua, 256));
     sessions::insert(
         conn,
@@ -101,7 +101,8 @@ pub async fn refresh(state: &AppState, token: &str, meta: &RequestMeta) -> Resul
         }
         RefreshLookup::Reused { session_id } => {
             let session = sessions::by_id(&mut tx, &session_id).await?;
-            let revoked = sessions::revoke(&mut tx, &session_id, "refresh_token_reuse", now).await?;
+            let revoked =
+                sessions::revoke(&mut tx, &session_id, "refresh_token_reuse", now).await?;
             let user_id = session.as_ref().map(|s| s.user_id.as_str());
             audit::append(
                 &mut tx,
@@ -121,7 +122,12 @@ pub async fn refresh(state: &AppState, token: &str, meta: &RequestMeta) -> Resul
 }
 
 /// Revokes the caller's session: its access and refresh tokens stop working now.
-pub async fn logout(state: &AppState, user_id: &str, session_id: &str, meta: &RequestMeta) -> Result<()> {
+pub async fn logout(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    meta: &RequestMeta,
+) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     sessions::revoke(&mut tx, session_id, "logout", now).await?;

@@ -76,11 +76,17 @@ pub async fn verify(conn: &mut Conn) -> Result<VerifyReport, StoreError> {
             kind: ProblemKind::Truncated,
             detail: format!("head records {head_seq} rows, only {last_seq} remain"),
         })
-    } else if last_seq > head_seq || prev_hash != head_hash {
+    } else if last_seq > head_seq {
         Some(Problem {
             seq: head_seq + 1,
             kind: ProblemKind::Inserted,
-            detail: "rows after the recorded head".into(),
+            detail: format!("rows after the recorded head (row {head_seq})"),
+        })
+    } else if prev_hash != head_hash {
+        Some(Problem {
+            seq: last_seq,
+            kind: ProblemKind::Altered,
+            detail: "the newest row does not match the hash recorded in the head".into(),
         })
     } else {
         None
@@ -111,15 +117,23 @@ fn check_row(row: &rows::AuditRow, expected_seq: i64, prev_hash: &str) -> Option
         return problem(ProblemKind::Inserted, "sequence number out of order".into());
     }
     if row.prev_hash != prev_hash {
-        // Same position, wrong link: either this row replaced the original
-        // (inserted) or the previous row was swapped out. The link is broken here.
+        // Same position, wrong link: this row was forged in place of the original,
+        // or the row before it was rewritten with a recomputed hash. Either way the
+        // chain breaks between the two; both are named.
         return problem(
             ProblemKind::Inserted,
-            "previous-hash link does not match the row before".into(),
+            format!(
+                "its link does not match row {}: this row was inserted, or row {} was altered and rehashed",
+                row.seq - 1,
+                row.seq - 1
+            ),
         );
     }
     if row_hash(row) != row.hash {
-        return problem(ProblemKind::Altered, "content does not match its hash".into());
+        return problem(
+            ProblemKind::Altered,
+            "content does not match its hash".into(),
+        );
     }
     None
 }

@@ -39,7 +39,9 @@ pub enum Gate {
 }
 
 fn secs_until(now_ms: i64, until_ms: i64) -> u64 {
-    u64::try_from((until_ms - now_ms + 999) / 1000).unwrap_or(1).max(1)
+    u64::try_from((until_ms - now_ms + 999) / 1000)
+        .unwrap_or(1)
+        .max(1)
 }
 
 fn in_window(row: &ThrottleRow, now_ms: i64, cfg: &LockoutConfig) -> bool {
@@ -52,8 +54,13 @@ fn backoff_ms(failures: i64, limits: Limits, cfg: &LockoutConfig) -> i64 {
     if over < 0 {
         return 0;
     }
-    let factor = 1u64.checked_shl(u32::try_from(over).unwrap_or(63)).unwrap_or(u64::MAX);
-    let delay = cfg.backoff_base_ms.saturating_mul(factor).min(cfg.backoff_max_ms);
+    let factor = 1u64
+        .checked_shl(u32::try_from(over).unwrap_or(63))
+        .unwrap_or(u64::MAX);
+    let delay = cfg
+        .backoff_base_ms
+        .saturating_mul(factor)
+        .min(cfg.backoff_max_ms);
     i64::try_from(delay).unwrap_or(i64::MAX)
 }
 
@@ -162,7 +169,10 @@ mod tests {
     #[test]
     fn backoff_is_capped() {
         let cfg = cfg();
-        let limits = Limits { slow_after: 1, lock_after: 1000 };
+        let limits = Limits {
+            slow_after: 1,
+            lock_after: 1000,
+        };
         assert_eq!(backoff_ms(100, limits, &cfg), 8000);
         assert_eq!(backoff_ms(0, limits, &cfg), 0);
     }

@@ -118,7 +118,10 @@ mod tests {
         let token = signer.issue("u1", "s1", 1000).unwrap();
         let claims = signer.verify(&token, 1030).unwrap();
         assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("u1", "s1"));
-        assert_eq!(signer.verify(&token, 1060).unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            signer.verify(&token, 1060).unwrap_err(),
+            TokenError::Expired
+        );
     }
 
     #[test]
@@ -127,7 +130,10 @@ mod tests {
         let b = TokenSigner::new(&[2u8; 32], 60);
         let token = a.issue("u1", "s1", 1000).unwrap();
         assert_eq!(b.verify(&token, 1000).unwrap_err(), TokenError::Invalid);
-        assert_eq!(a.verify("abc.def.ghi", 1000).unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            a.verify("abc.def.ghi", 1000).unwrap_err(),
+            TokenError::Invalid
+        );
         let none_alg = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),

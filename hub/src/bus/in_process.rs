@@ -37,11 +37,11 @@ impl EventBus for InProcessBus {
 
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BusError>> {
         let mut topics = self.topics();
-        if let Some(sender) = topics.get(&event.topic) {
-            if sender.send(Arc::new(event.clone())).is_err() {
-                // Nobody listens any more: forget the topic so the map stays small.
-                topics.remove(&event.topic);
-            }
+        if let Some(sender) = topics.get(&event.topic)
+            && sender.send(Arc::new(event.clone())).is_err()
+        {
+            // Nobody listens any more: forget the topic so the map stays small.
+            topics.remove(&event.topic);
         }
         Box::pin(async { Ok(()) })
     }

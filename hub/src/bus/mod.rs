@@ -39,7 +39,10 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Receives the topic's events published from now on. A receiver that falls
     /// behind gets `RecvError::Lagged` and must recover from the database.
-    fn subscribe(&self, topic: &str) -> BoxFuture<'_, Result<broadcast::Receiver<Arc<Event>>, BusError>>;
+    fn subscribe(
+        &self,
+        topic: &str,
+    ) -> BoxFuture<'_, Result<broadcast::Receiver<Arc<Event>>, BusError>>;
 
     /// Whether the bus can carry events right now (`/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<(), BusError>>;

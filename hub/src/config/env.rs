@@ -9,8 +9,7 @@ use super::ConfigError;
 const PREFIX: &str = "HUB_";
 
 /// Variables with the prefix that are not configuration keys: `HUB_CONFIG` names
-/// the file, `HUB_TEST_*` belong to the test suite, `HUB_LOG` is read by logging
-/// before configuration exists.
+/// the file and `HUB_TEST_*` belong to the test suite.
 fn is_reserved(name: &str) -> bool {
     name == "HUB_CONFIG" || name.starts_with("HUB_TEST_")
 }
@@ -28,7 +27,9 @@ pub(super) fn overlay(
         }
         let path: Vec<String> = key.split("__").map(|p| p.to_ascii_lowercase()).collect();
         if path.iter().any(|p| p.is_empty()) {
-            return Err(ConfigError::Parse(format!("malformed variable name {name}")));
+            return Err(ConfigError::Parse(format!(
+                "malformed variable name {name}"
+            )));
         }
         insert(table, &path, value, &name)?;
     }

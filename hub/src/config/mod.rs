@@ -245,23 +245,22 @@ impl Config {
     /// rather than at the first request.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
-        if let Some(url) = &self.database_url {
-            if !(url.starts_with("sqlite:")
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
-            {
-                return invalid("database_url must start with sqlite:, postgres:// or postgresql://");
-            }
+        {
+            return invalid("database_url must start with sqlite:, postgres:// or postgresql://");
         }
-        if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return invalid("redis_url must start with redis:// or rediss://");
-            }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return invalid("redis_url must start with redis:// or rediss://");
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return invalid("public_url must start with http:// or https://");
-            }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return invalid("public_url must start with http:// or https://");
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
             return invalid("http.body_limit_bytes must be between 1024 and 67108864");
@@ -278,7 +277,19 @@ impl Config {
         if !(1..=24 * 30).contains(&self.auth.invite_ttl_hours) {
             return invalid("auth.invite_ttl_hours must be between 1 and 720");
         }
+        if self.auth.refresh_token_ttl_secs > 365 * 24 * 3600 {
+            return invalid("auth.refresh_token_ttl_secs must be at most one year");
+        }
         let l = &self.auth.lockout;
+        if !(1..=7 * 24 * 3600).contains(&l.lock_secs) {
+            return invalid("auth.lockout.lock_secs must be between 1 and 604800");
+        }
+        if !(1..=7 * 24 * 3600).contains(&l.window_secs) {
+            return invalid("auth.lockout.window_secs must be between 1 and 604800");
+        }
+        if l.backoff_max_ms > 3_600_000 {
+            return invalid("auth.lockout.backoff_max_ms must be at most 3600000");
+        }
         if l.account_lock_after == 0 || l.ip_lock_after == 0 {
             return invalid("auth.lockout.*_lock_after must be at least 1");
         }
@@ -295,7 +306,10 @@ impl Config {
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("hub.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("hub.db").display()
+            ),
         }
     }
 
@@ -360,8 +374,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hubcfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("hub.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[auth]\naccess_token_ttl_secs = 600\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[auth]\naccess_token_ttl_secs = 600\n",
+        )
+        .unwrap();
         let c = Config::load(
             Some(&file),
             env(&[
@@ -379,7 +396,10 @@ mod tests {
         assert_eq!(c.auth.lockout.account_lock_after, 7);
         assert!(c.http.trust_forwarded_for);
         assert!(c.is_cluster());
-        assert!(c.to_masked_toml().contains("postgres://u:****@localhost/hub"));
+        assert!(
+            c.to_masked_toml()
+                .contains("postgres://u:****@localhost/hub")
+        );
     }
 
     #[test]

@@ -98,6 +98,9 @@ mod tests {
             mask_url_password("postgres://postgres@127.0.0.1/x"),
             "postgres://postgres@127.0.0.1/x"
         );
-        assert_eq!(mask_url_password("sqlite://data/hub.db"), "sqlite://data/hub.db");
+        assert_eq!(
+            mask_url_password("sqlite://data/hub.db"),
+            "sqlite://data/hub.db"
+        );
     }
 }

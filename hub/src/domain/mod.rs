@@ -47,6 +47,13 @@ impl ValidationError {
             message: message.into(),
         }
     }
+
+    /// Names the request field at fault when it differs from the type's default
+    /// (an `OrgName` arriving as `name`, a `Password` as `new_password`).
+    pub fn for_field(mut self, field: &'static str) -> Self {
+        self.field = field;
+        self
+    }
 }
 
 /// Helpers that drive the manual serde impls without a format crate: serde's

@@ -50,13 +50,17 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Gone { .. } => StatusCode::GONE,
-        Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 /// Builds the JSON error response for a code and message.
-pub fn error_response(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    field: Option<&str>,
+) -> Response {
     let body = ErrorBody {
         error: ErrorDetail {
             code: code.to_owned(),
@@ -80,7 +84,8 @@ impl IntoResponse for Error {
         let mut response = error_response(status, self.code(), &self.to_string(), field);
         let headers = response.headers_mut();
         match &self {
-            Error::TooManyAttempts { retry_after_secs } | Error::AccountLocked { retry_after_secs } => {
+            Error::TooManyAttempts { retry_after_secs }
+            | Error::AccountLocked { retry_after_secs } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     headers.insert(header::RETRY_AFTER, v);
                 }

@@ -105,6 +105,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Meta(parts.extensions.get::<RequestMeta>().cloned().unwrap_or_default()))
+        Ok(Meta(
+            parts
+                .extensions
+                .get::<RequestMeta>()
+                .cloned()
+                .unwrap_or_default(),
+        ))
     }
 }

@@ -78,7 +78,11 @@ pub async fn authorize(
         // request through to axum's fallback; nothing without a rule runs.
         let allowed = policy::allowed_methods(&route);
         if !allowed.is_empty() {
-            let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            let allow = allowed
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut response = error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -98,7 +102,11 @@ pub async fn authorize(
     // (the body is not Sync, so the future would not be Send).
     let token = bearer(&req).map(str::to_owned);
     let method = req.method().as_str().to_owned();
-    let meta = req.extensions().get::<RequestMeta>().cloned().unwrap_or_default();
+    let meta = req
+        .extensions()
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_default();
     let principal = match token {
         Some(token) => match accounts::authenticate(&state, &token).await {
             Ok(p) => Some(p),
@@ -111,9 +119,11 @@ pub async fn authorize(
 
     let mut org_ctx = None;
     if let (RouteRule::Org { .. }, Some(p)) = (rule, &principal) {
-        let org_id = params
-            .ok()
-            .and_then(|ps| ps.iter().find(|(k, _)| *k == "org_id").map(|(_, v)| v.to_owned()));
+        let org_id = params.ok().and_then(|ps| {
+            ps.iter()
+                .find(|(k, _)| *k == "org_id")
+                .map(|(_, v)| v.to_owned())
+        });
         let Some(org_id) = org_id.filter(|id| uuid::Uuid::parse_str(id).is_ok()) else {
             return Error::NotFound("organization").into_response();
         };
@@ -133,7 +143,15 @@ pub async fn authorize(
         Decision::Allow => {}
         Decision::Unauthenticated => return Error::Unauthenticated.into_response(),
         Decision::Forbidden => {
-            audit_denied(&state, &meta, &method, &route, principal.as_ref(), org_ctx.as_ref()).await;
+            audit_denied(
+                &state,
+                &meta,
+                &method,
+                &route,
+                principal.as_ref(),
+                org_ctx.as_ref(),
+            )
+            .await;
             return Error::Forbidden.into_response();
         }
     }
@@ -196,16 +214,22 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this resource"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "method not allowed on this resource")
+        }
         StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
         s if s.is_server_error() => ("internal_error", "internal error"),
         _ => ("bad_request", "the request could not be processed"),
     };
     let mut normalized = error_response(status, code, message, None);
     if let Some(allow) = response.headers().get(header::ALLOW) {
-        normalized.headers_mut().insert(header::ALLOW, allow.clone());
+        normalized
+            .headers_mut()
+            .insert(header::ALLOW, allow.clone());
     }
     normalized
 }
@@ -220,7 +244,8 @@ pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
         .is_some_and(|v| {
             !v.is_empty()
                 && v.len() <= 64
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     if !valid {
         req.headers_mut().remove("x-request-id");
@@ -229,7 +254,11 @@ pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
 }
 
 /// Counts and times requests per route template.
-pub async fn record_metrics(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn record_metrics(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req

@@ -92,7 +92,10 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         // Innermost first: each `.layer` wraps everything above it.
-        .layer(from_fn_with_state(state.clone(), middleware::record_metrics))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::record_metrics,
+        ))
         .layer(from_fn_with_state(state.clone(), middleware::client_meta))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(http.body_limit_bytes))

@@ -14,7 +14,6 @@ use utoipa::{
                        Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}` with stable codes.",
         license(name = "MIT")
     ),
-    servers((url = "/api/v1")),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login, tokens"),

@@ -9,7 +9,10 @@ use super::{OrgContext, parse_role, publish};
 use crate::{
     accounts::{Principal, RequestMeta},
     audit::{self, AuditEvent, Outcome},
-    auth::{password, tokens::{opaque_token, token_hash}},
+    auth::{
+        password,
+        tokens::{opaque_token, token_hash},
+    },
     clock::rfc3339,
     domain::{DisplayName, EmailAddress, Password, Role},
     error::{Error, Result},
@@ -76,7 +79,8 @@ pub async fn create_invite(
     }
     let email = EmailAddress::parse(email)?;
     let now = state.clock.now_ms();
-    let ttl_ms = i64::try_from(state.config.auth.invite_ttl_hours * 3_600_000).map_err(Error::internal)?;
+    let ttl_ms =
+        i64::try_from(state.config.auth.invite_ttl_hours * 3_600_000).map_err(Error::internal)?;
     let token = opaque_token();
     let id = uuid::Uuid::now_v7().to_string();
     let mut tx = state.store.begin_write().await?;
@@ -105,7 +109,10 @@ pub async fn create_invite(
     )
     .await?;
     tx.commit().await.map_err(Error::internal)?;
-    let invite_url = format!("{}/invite#token={token}", state.config.effective_public_url());
+    let invite_url = format!(
+        "{}/invite#token={token}",
+        state.config.effective_public_url()
+    );
     Ok(CreatedInvite {
         invite: InviteView {
             id,
@@ -141,12 +148,23 @@ pub async fn revoke_invite(
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     let rows = invites::list_for_org(&mut tx, &ctx.org_id).await?;
-    let invite = rows.iter().find(|i| i.id == invite_id).ok_or(Error::NotFound("invite"))?;
-    if !policy::may_revoke_invite(ctx.role, caller.platform_admin, &caller.user_id, &invite.created_by) {
+    let invite = rows
+        .iter()
+        .find(|i| i.id == invite_id)
+        .ok_or(Error::NotFound("invite"))?;
+    if !policy::may_revoke_invite(
+        ctx.role,
+        caller.platform_admin,
+        &caller.user_id,
+        &invite.created_by,
+    ) {
         return Err(Error::Forbidden);
     }
     if !invites::revoke(&mut tx, &ctx.org_id, invite_id, now).await? {
-        return Err(Error::conflict("invite_not_pending", "the invite was already used or revoked"));
+        return Err(Error::conflict(
+            "invite_not_pending",
+            "the invite was already used or revoked",
+        ));
     }
     audit::append(
         &mut tx,
@@ -209,11 +227,16 @@ pub async fn accept_invite(
         return Err(gone("invite_used", "this invite was already used"));
     }
     if invite.expires_at <= now {
-        return Err(gone("invite_expired", "this invite has expired; ask for a new one"));
+        return Err(gone(
+            "invite_expired",
+            "this invite has expired; ask for a new one",
+        ));
     }
     let role = parse_role(&invite.role)?;
     let existing = users::by_email(&mut conn, &invite.email).await?;
-    let org = orgs::by_id(&mut conn, &invite.org_id).await?.ok_or(Error::NotFound("organization"))?;
+    let org = orgs::by_id(&mut conn, &invite.org_id)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
     drop(conn);
 
     // Who accepts: the signed-in owner of the invited email, or a new account.
@@ -234,7 +257,8 @@ pub async fn accept_invite(
         (None, None) => {
             let email = EmailAddress::parse(&invite.email)?;
             let name = DisplayName::parse(input.display_name.as_deref().unwrap_or_default())?;
-            let password = Password::parse_new(input.password.as_deref().unwrap_or_default(), Some(&email))?;
+            let password =
+                Password::parse_new(input.password.as_deref().unwrap_or_default(), Some(&email))?;
             let plain = zeroize::Zeroizing::new(password.expose().to_owned());
             let hash = tokio::task::spawn_blocking(move || password::hash(&plain))
                 .await
@@ -260,13 +284,30 @@ pub async fn accept_invite(
             )
             .await;
             if let Err(StoreError::UniqueViolation(_)) = created {
-                return Err(Error::conflict("login_required", "an account with this email exists; sign in and accept the invite again"));
+                return Err(Error::conflict(
+                    "login_required",
+                    "an account with this email exists; sign in and accept the invite again",
+                ));
             }
             created?;
             id.clone()
         }
-        None => existing.as_ref().map(|u| u.id.clone()).ok_or(Error::Unauthenticated)?,
+        None => existing
+            .as_ref()
+            .map(|u| u.id.clone())
+            .ok_or(Error::Unauthenticated)?,
     };
+    // An invite is for joining; an existing member's role changes only through
+    // the members endpoint, where the last-admin rule applies.
+    if orgs::role_of(&mut tx, &invite.org_id, &user_id)
+        .await?
+        .is_some()
+    {
+        return Err(Error::conflict(
+            "already_member",
+            "this account is already a member; an admin can change its role",
+        ));
+    }
     if !invites::accept(&mut tx, &invite.id, &user_id, now).await? {
         return Err(gone("invite_used", "this invite was already used"));
     }
@@ -282,7 +323,13 @@ pub async fn accept_invite(
     )
     .await?;
     tx.commit().await.map_err(Error::internal)?;
-    publish(state, &invite.org_id, "membership.changed", json!({ "user_id": user_id, "role": role })).await;
+    publish(
+        state,
+        &invite.org_id,
+        "membership.changed",
+        json!({ "user_id": user_id, "role": role }),
+    )
+    .await;
     Ok(AcceptedInvite {
         org_id: invite.org_id,
         org_name: org.name,

@@ -80,10 +80,15 @@ pub async fn add_member(
     let email = EmailAddress::parse(email)?;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let user = users::by_email(&mut tx, email.as_str()).await?.ok_or(Error::NotFound(
-        "account with this email (send an invite instead)",
-    ))?;
-    if orgs::role_of(&mut tx, &ctx.org_id, &user.id).await?.is_some() {
+    let user = users::by_email(&mut tx, email.as_str())
+        .await?
+        .ok_or(Error::NotFound(
+            "account with this email (send an invite instead)",
+        ))?;
+    if orgs::role_of(&mut tx, &ctx.org_id, &user.id)
+        .await?
+        .is_some()
+    {
         return Err(Error::conflict(
             "already_member",
             "this account is already a member; change its role instead",
@@ -101,7 +106,13 @@ pub async fn add_member(
     )
     .await?;
     tx.commit().await.map_err(Error::internal)?;
-    publish(state, &ctx.org_id, "membership.changed", json!({ "user_id": user.id, "role": role })).await;
+    publish(
+        state,
+        &ctx.org_id,
+        "membership.changed",
+        json!({ "user_id": user.id, "role": role }),
+    )
+    .await;
     Ok(MemberView {
         user_id: user.id,
         email: user.email,
@@ -135,7 +146,9 @@ pub async fn change_role(
     }
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let current = orgs::role_of(&mut tx, &ctx.org_id, user_id).await?.ok_or(Error::NotFound("member"))?;
+    let current = orgs::role_of(&mut tx, &ctx.org_id, user_id)
+        .await?
+        .ok_or(Error::NotFound("member"))?;
     let current = parse_role(&current)?;
     if current == role {
         return Ok(());
@@ -153,7 +166,13 @@ pub async fn change_role(
     )
     .await?;
     tx.commit().await.map_err(Error::internal)?;
-    publish(state, &ctx.org_id, "membership.changed", json!({ "user_id": user_id, "role": role })).await;
+    publish(
+        state,
+        &ctx.org_id,
+        "membership.changed",
+        json!({ "user_id": user_id, "role": role }),
+    )
+    .await;
     Ok(())
 }
 
@@ -166,7 +185,9 @@ pub async fn remove_member(
 ) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let current = orgs::role_of(&mut tx, &ctx.org_id, user_id).await?.ok_or(Error::NotFound("member"))?;
+    let current = orgs::role_of(&mut tx, &ctx.org_id, user_id)
+        .await?
+        .ok_or(Error::NotFound("member"))?;
     let current = parse_role(&current)?;
     ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
     orgs::remove_membership(&mut tx, &ctx.org_id, user_id).await?;
@@ -181,6 +202,12 @@ pub async fn remove_member(
     )
     .await?;
     tx.commit().await.map_err(Error::internal)?;
-    publish(state, &ctx.org_id, "membership.removed", json!({ "user_id": user_id })).await;
+    publish(
+        state,
+        &ctx.org_id,
+        "membership.removed",
+        json!({ "user_id": user_id }),
+    )
+    .await;
     Ok(())
 }

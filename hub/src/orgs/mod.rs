@@ -63,7 +63,12 @@ pub(crate) fn parse_role(stored: &str) -> Result<Role> {
 
 /// Publishes a change for live surfaces (consoles update without polling). The
 /// change is already committed; a lost event only delays a screen's refresh.
-pub(crate) async fn publish(state: &AppState, org_id: &str, kind: &str, payload: serde_json::Value) {
+pub(crate) async fn publish(
+    state: &AppState,
+    org_id: &str,
+    kind: &str,
+    payload: serde_json::Value,
+) {
     let event = Event {
         topic: format!("org.{org_id}"),
         kind: kind.to_owned(),
@@ -80,14 +85,17 @@ pub async fn create_org(
     name: &str,
     meta: &RequestMeta,
 ) -> Result<OrgView> {
-    let name = OrgName::parse(name)?;
+    let name = OrgName::parse(name).map_err(|e| e.for_field("name"))?;
     let id = uuid::Uuid::now_v7().to_string();
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     match orgs::insert(&mut tx, &id, name.as_str(), Some(&caller.user_id), now).await {
         Ok(()) => {}
         Err(StoreError::UniqueViolation(_)) => {
-            return Err(Error::conflict("org_name_taken", "an organization with this name exists"));
+            return Err(Error::conflict(
+                "org_name_taken",
+                "an organization with this name exists",
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -119,7 +127,11 @@ pub async fn list_orgs(state: &AppState, caller: &Principal) -> Result<Vec<OrgVi
         return all
             .into_iter()
             .map(|o| {
-                let role = mine.iter().find(|m| m.org_id == o.id).map(|m| parse_role(&m.role)).transpose()?;
+                let role = mine
+                    .iter()
+                    .find(|m| m.org_id == o.id)
+                    .map(|m| parse_role(&m.role))
+                    .transpose()?;
                 Ok(view(o, role))
             })
             .collect();
@@ -135,7 +147,9 @@ pub async fn list_orgs(state: &AppState, caller: &Principal) -> Result<Vec<OrgVi
 
 pub async fn get_org(state: &AppState, ctx: &OrgContext) -> Result<OrgView> {
     let mut conn = state.store.conn().await?;
-    let row = orgs::by_id(&mut conn, &ctx.org_id).await?.ok_or(Error::NotFound("organization"))?;
+    let row = orgs::by_id(&mut conn, &ctx.org_id)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
     Ok(view(row, ctx.role))
 }
 
@@ -146,14 +160,19 @@ pub async fn rename_org(
     name: &str,
     meta: &RequestMeta,
 ) -> Result<OrgView> {
-    let name = OrgName::parse(name)?;
+    let name = OrgName::parse(name).map_err(|e| e.for_field("name"))?;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let before = orgs::by_id(&mut tx, &ctx.org_id).await?.ok_or(Error::NotFound("organization"))?;
+    let before = orgs::by_id(&mut tx, &ctx.org_id)
+        .await?
+        .ok_or(Error::NotFound("organization"))?;
     match orgs::rename(&mut tx, &ctx.org_id, name.as_str(), now).await {
         Ok(_) => {}
         Err(StoreError::UniqueViolation(_)) => {
-            return Err(Error::conflict("org_name_taken", "an organization with this name exists"));
+            return Err(Error::conflict(
+                "org_name_taken",
+                "an organization with this name exists",
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -168,7 +187,13 @@ pub async fn rename_org(
     )
     .await?;
     tx.commit().await.map_err(Error::internal)?;
-    publish(state, &ctx.org_id, "org.renamed", json!({ "name": name.as_str() })).await;
+    publish(
+        state,
+        &ctx.org_id,
+        "org.renamed",
+        json!({ "name": name.as_str() }),
+    )
+    .await;
     Ok(OrgView {
         id: before.id,
         name: name.as_str().to_owned(),

@@ -43,9 +43,11 @@ pub async fn set_head_hash(conn: &mut Conn, hash: &str) -> Result<(), StoreError
 }
 
 pub async fn head(conn: &mut Conn) -> Result<(i64, String), StoreError> {
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 pub async fn insert(conn: &mut Conn, row: &AuditRow) -> Result<(), StoreError> {
@@ -81,7 +83,11 @@ pub async fn page_after(
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
     ));
-    Ok(sqlx::query_as(sql).bind(after).bind(limit).fetch_all(conn).await?)
+    Ok(sqlx::query_as(sql)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
 }
 
 /// The newest rows concerning one organization, newest first.

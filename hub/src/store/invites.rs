@@ -48,7 +48,9 @@ pub async fn insert(conn: &mut Conn, i: &NewInvite<'_>) -> Result<(), StoreError
 }
 
 pub async fn by_token_hash(conn: &mut Conn, hash: &str) -> Result<Option<InviteRow>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM invites WHERE token_hash = $1"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM invites WHERE token_hash = $1"
+    ));
     Ok(sqlx::query_as(sql).bind(hash).fetch_optional(conn).await?)
 }
 

@@ -135,12 +135,12 @@ pub async fn remove_membership(
 }
 
 pub async fn count_admins(conn: &mut Conn, org_id: &str) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin'",
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'admin'")
+            .bind(org_id)
+            .fetch_one(conn)
+            .await?,
     )
-    .bind(org_id)
-    .fetch_one(conn)
-    .await?)
 }
 
 pub async fn members(conn: &mut Conn, org_id: &str) -> Result<Vec<MemberRow>, StoreError> {

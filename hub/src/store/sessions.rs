@@ -36,21 +36,16 @@ pub async fn insert(conn: &mut Conn, s: &NewSession<'_>) -> Result<(), StoreErro
 }
 
 pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<SessionRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE id = $1",
+    Ok(
+        sqlx::query_as("SELECT id, user_id, expires_at, revoked_at FROM sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
     )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
 }
 
 /// Revokes one session; returns whether it was still live.
-pub async fn revoke(
-    conn: &mut Conn,
-    id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
+pub async fn revoke(conn: &mut Conn, id: &str, reason: &str, now: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
          WHERE id = $3 AND revoked_at IS NULL",
@@ -90,12 +85,14 @@ pub async fn insert_refresh_token(
     session_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
-        .bind(token_hash)
-        .bind(session_id)
-        .bind(now)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(session_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -103,9 +100,13 @@ pub async fn insert_refresh_token(
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshLookup {
     /// The token was current and is now marked rotated (used exactly once).
-    Rotated { session_id: String },
+    Rotated {
+        session_id: String,
+    },
     /// The token had already been rotated: someone is replaying it.
-    Reused { session_id: String },
+    Reused {
+        session_id: String,
+    },
     Unknown,
 }
 

@@ -41,7 +41,9 @@ fn temp_dir() -> PathBuf {
 
 /// `postgres://u@h:p/db?x` with the database name replaced.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let (root, _) = base.rsplit_once('/').expect("database url has a path");
     match query {
         Some(q) => format!("{root}/{name}?{q}"),
@@ -62,7 +64,9 @@ impl TestDb {
             Backend::Postgres => {
                 let admin = std::env::var("HUB_TEST_DATABASE_URL").expect("HUB_TEST_DATABASE_URL");
                 let name = format!("hub_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::connect(&admin).await.expect("connect to PostgreSQL");
+                let mut conn = PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to PostgreSQL");
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
@@ -86,12 +90,16 @@ impl Drop for TestDb {
             // Drop runs outside async context; use a short-lived runtime on its
             // own thread. FORCE ends the test server's remaining connections.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
                 if let Ok(rt) = rt {
                     rt.block_on(async {
                         if let Ok(mut conn) = PgConnection::connect(&admin).await {
                             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut conn)
+                                .await;
                         }
                     });
                 }

@@ -47,7 +47,12 @@ impl Reply {
 
     #[track_caller]
     pub fn expect(self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected reply: {:?}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected reply: {:?}",
+            self.body
+        );
         self.body
     }
 
@@ -70,8 +75,11 @@ pub fn test_config(db: &TestDb) -> Config {
         database_url: Some(db.url.clone()),
         ..Config::default()
     };
-    config.secrets.token_signing_key = Some(Secret::new("dGVzdC1zaWduaW5nLWtleS10ZXN0LXNpZ25pbmcta2V5LTEyMzQ1Njc4"));
-    config.secrets.data_encryption_key = Some(Secret::new("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="));
+    config.secrets.token_signing_key = Some(Secret::new(
+        "dGVzdC1zaWduaW5nLWtleS10ZXN0LXNpZ25pbmcta2V5LTEyMzQ1Njc4",
+    ));
+    config.secrets.data_encryption_key =
+        Some(Secret::new("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="));
     config.log.level = "warn".into();
     config
 }
@@ -127,7 +135,13 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -144,7 +158,11 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        Reply { status, body, headers }
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
@@ -170,13 +188,20 @@ impl TestApp {
 
     /// Logs in through the API; returns the token pair.
     pub async fn login(&self, email: &str) -> Value {
-        self.post("/api/v1/auth/login", None, json!({ "email": email, "password": PASSWORD }))
-            .await
-            .expect(200)
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await
+        .expect(200)
     }
 
     pub async fn access_token(&self, email: &str) -> String {
-        self.login(email).await["access_token"].as_str().expect("token").to_owned()
+        self.login(email).await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     /// Creates an account directly (no HTTP) with `role`, in `org` when given or
@@ -216,13 +241,20 @@ impl TestApp {
         )
         .await
         .expect("session");
-        self.state.signer.issue(user_id, &session_id, self.state.clock.now_secs()).expect("jwt")
+        self.state
+            .signer
+            .issue(user_id, &session_id, self.state.clock.now_secs())
+            .expect("jwt")
     }
 
     /// The id of an organization created through `account(.., Some(name))`.
     pub async fn org_id(&self, name: &str) -> String {
         let mut conn = self.state.store.conn().await.expect("conn");
-        hub::store::orgs::by_name(&mut conn, name).await.expect("query").expect("org exists").id
+        hub::store::orgs::by_name(&mut conn, name)
+            .await
+            .expect("query")
+            .expect("org exists")
+            .id
     }
 
     /// The server's (manual) clock in Unix seconds.
@@ -232,7 +264,10 @@ impl TestApp {
 
     /// Runs a scalar count query directly against the database.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(self.state.store.pool()).await.expect("count")
+        sqlx::query_scalar(sql)
+            .fetch_one(self.state.store.pool())
+            .await
+            .expect("count")
     }
 }
 

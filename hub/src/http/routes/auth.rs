@@ -70,13 +70,19 @@ pub async fn refresh(
     Meta(meta): Meta,
     AppJson(input): AppJson<RefreshInput>,
 ) -> Result<axum::Json<TokenPair>> {
-    Ok(axum::Json(accounts::refresh(&state, &input.refresh_token, &meta).await?))
+    Ok(axum::Json(
+        accounts::refresh(&state, &input.refresh_token, &meta).await?,
+    ))
 }
 
 /// End the current session: its access and refresh tokens stop working.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
-pub async fn logout(State(state): State<AppState>, Auth(p): Auth, Meta(meta): Meta) -> Result<StatusCode> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+) -> Result<StatusCode> {
     accounts::logout(&state, &p.user_id, &p.session_id, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -121,8 +127,14 @@ pub async fn change_password(
 /// Start TOTP enrolment: returns the secret and an `otpauth://` URI for the app.
 #[utoipa::path(post, path = "/auth/mfa/totp", tag = "mfa", security(("bearer" = [])),
     responses((status = 200, body = MfaEnrolment), (status = 409, description = "`mfa_already_enabled`", body = ErrorBody)))]
-pub async fn enrol_totp(State(state): State<AppState>, Auth(p): Auth, Meta(meta): Meta) -> Result<axum::Json<MfaEnrolment>> {
-    Ok(axum::Json(accounts::enrol_totp(&state, &p.user_id, &meta).await?))
+pub async fn enrol_totp(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+) -> Result<axum::Json<MfaEnrolment>> {
+    Ok(axum::Json(
+        accounts::enrol_totp(&state, &p.user_id, &meta).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

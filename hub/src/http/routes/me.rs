@@ -37,7 +37,9 @@ pub struct MeView {
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, Auth(p): Auth) -> Result<axum::Json<MeView>> {
     let mut conn = state.store.conn().await?;
-    let user = users::by_id(&mut conn, &p.user_id).await?.ok_or(Error::Unauthenticated)?;
+    let user = users::by_id(&mut conn, &p.user_id)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
     let memberships = orgs::memberships_of(&mut conn, &p.user_id)
         .await?
         .into_iter()

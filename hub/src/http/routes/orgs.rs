@@ -45,7 +45,10 @@ pub async fn create_org(
 /// The caller's organizations (all of them for a platform admin).
 #[utoipa::path(get, path = "/orgs", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, body = Vec<OrgView>)))]
-pub async fn list_orgs(State(state): State<AppState>, Auth(p): Auth) -> Result<axum::Json<Vec<OrgView>>> {
+pub async fn list_orgs(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<axum::Json<Vec<OrgView>>> {
     Ok(axum::Json(orgs::list_orgs(&state, &p).await?))
 }
 
@@ -68,7 +71,9 @@ pub async fn rename_org(
     Meta(meta): Meta,
     AppJson(input): AppJson<OrgInput>,
 ) -> Result<axum::Json<OrgView>> {
-    Ok(axum::Json(orgs::rename_org(&state, &p, &ctx, &input.name, &meta).await?))
+    Ok(axum::Json(
+        orgs::rename_org(&state, &p, &ctx, &input.name, &meta).await?,
+    ))
 }
 
 /// The members and their roles (care team; each read is audited).
@@ -81,7 +86,9 @@ pub async fn list_members(
     Org(ctx): Org,
     Meta(meta): Meta,
 ) -> Result<axum::Json<Vec<MemberView>>> {
-    Ok(axum::Json(orgs::list_members(&state, &p, &ctx, &meta).await?))
+    Ok(axum::Json(
+        orgs::list_members(&state, &p, &ctx, &meta).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -147,7 +154,10 @@ pub async fn remove_member(
 #[utoipa::path(get, path = "/orgs/{org_id}/invites", tag = "invites", security(("bearer" = [])),
     params(("org_id" = String, Path)),
     responses((status = 200, body = Vec<InviteView>), (status = 403, body = ErrorBody)))]
-pub async fn list_invites(State(state): State<AppState>, Org(ctx): Org) -> Result<axum::Json<Vec<InviteView>>> {
+pub async fn list_invites(
+    State(state): State<AppState>,
+    Org(ctx): Org,
+) -> Result<axum::Json<Vec<InviteView>>> {
     Ok(axum::Json(orgs::list_invites(&state, &ctx).await?))
 }
 
@@ -194,7 +204,9 @@ pub async fn accept_invite(
     Meta(meta): Meta,
     AppJson(input): AppJson<AcceptInviteInput>,
 ) -> Result<axum::Json<AcceptedInvite>> {
-    Ok(axum::Json(orgs::accept_invite(&state, p.as_ref(), input, &meta).await?))
+    Ok(axum::Json(
+        orgs::accept_invite(&state, p.as_ref(), input, &meta).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -215,5 +227,7 @@ pub async fn org_audit(
     Org(ctx): Org,
     Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<Vec<AuditEntryView>>> {
-    Ok(axum::Json(orgs::org_audit(&state, &ctx, q.before, q.limit.unwrap_or(50)).await?))
+    Ok(axum::Json(
+        orgs::org_audit(&state, &ctx, q.before, q.limit.unwrap_or(50)).await?,
+    ))
 }
