@@ -9,3 +9,4 @@ mod cli;
 mod mfa;
 mod orgs;
 mod support;
+mod tls;

@@ -101,7 +101,12 @@ impl TestApp {
         let server = Server::build_with_clock(config, Arc::new(clock.clone()) as Arc<dyn Clock>)
             .await
             .expect("server starts");
-        let base = format!("http://{}", server.local_addr());
+        let scheme = if server.state().config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", server.local_addr());
         let state = server.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.run_until(async move {
