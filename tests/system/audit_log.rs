@@ -6,6 +6,8 @@ use std::process::Command;
 
 use serde_json::json;
 
+use hub::store::audit::{self, AuditRow};
+
 use crate::support::{Backend, TestApp, backends};
 
 /// Runs `hub audit verify` against the test's database; returns (exit ok, stdout).
@@ -58,6 +60,24 @@ async fn drop_guards(app: &TestApp) {
             .await
             .expect("drop trigger");
     }
+}
+
+/// Reads row `seq`, lets `forge` change it, and writes it back in its place, as
+/// an attacker with database access would (guards must be dropped first).
+async fn rewrite_row(app: &TestApp, seq: i64, forge: impl FnOnce(&mut AuditRow)) {
+    let pool = app.state.store.pool();
+    let mut conn = pool.acquire().await.unwrap();
+    let mut row = audit::page_after(&mut conn, seq - 1, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    sqlx::query("DELETE FROM audit_log WHERE seq = $1")
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    forge(&mut row);
+    audit::insert(&mut conn, &row).await.unwrap();
 }
 
 async fn exec(app: &TestApp, sql: &'static str) {
@@ -145,18 +165,11 @@ async fn a_rehashed_newest_row_is_named() {
         let app = app_with_history(backend).await;
         drop_guards(&app).await;
         // Rewrite the newest row and give it a self-consistent hash.
-        let mut conn = app.state.store.conn().await.unwrap();
-        let mut row = hub::store::audit::page_after(&mut conn, 3, 1)
-            .await
-            .unwrap()
-            .remove(0);
-        drop(conn);
-        exec(&app, "DELETE FROM audit_log WHERE seq = 4").await;
-        row.actor_ip = Some("198.51.100.7".into());
-        row.hash = hub::audit::row_hash(&row);
-        let mut conn = app.state.store.conn().await.unwrap();
-        hub::store::audit::insert(&mut conn, &row).await.unwrap();
-        drop(conn);
+        rewrite_row(&app, 4, |row| {
+            row.actor_ip = Some("198.51.100.7".into());
+            row.hash = hub::audit::row_hash(row);
+        })
+        .await;
         let (ok, out) = verify(&app);
         assert!(!ok, "{out}");
         assert!(out.contains("TAMPERED: row 4 altered"), "{out}");
@@ -170,21 +183,15 @@ async fn an_inserted_row_is_named() {
         let app = app_with_history(backend).await;
         // A forged row appended with a self-consistent hash still breaks the
         // chain: the head does not know it.
-        let row: hub::store::audit::AuditRow = {
-            let mut conn = app.state.store.conn().await.unwrap();
-            hub::store::audit::page_after(&mut conn, 3, 1)
-                .await
-                .unwrap()
-                .remove(0)
-        };
+        let mut conn = app.state.store.conn().await.unwrap();
+        let row = audit::page_after(&mut conn, 3, 1).await.unwrap().remove(0);
         let mut forged = row.clone();
         forged.seq = 5;
         forged.id = uuid::Uuid::new_v4().to_string();
         forged.action = "auth.login".into();
         forged.prev_hash = row.hash.clone();
         forged.hash = hub::audit::row_hash(&forged);
-        let mut conn = app.state.store.conn().await.unwrap();
-        hub::store::audit::insert(&mut conn, &forged).await.unwrap();
+        audit::insert(&mut conn, &forged).await.unwrap();
         drop(conn);
         let (ok, out) = verify(&app);
         assert!(!ok, "{out}");
@@ -199,20 +206,13 @@ async fn a_row_replaced_in_the_middle_is_named() {
         let app = app_with_history(backend).await;
         drop_guards(&app).await;
         // Replace row 2 by a forged row whose own hash is consistent.
-        let mut conn = app.state.store.conn().await.unwrap();
-        let mut row = hub::store::audit::page_after(&mut conn, 1, 1)
-            .await
-            .unwrap()
-            .remove(0);
-        drop(conn);
-        exec(&app, "DELETE FROM audit_log WHERE seq = 2").await;
-        row.id = uuid::Uuid::new_v4().to_string();
-        row.actor_ip = Some("203.0.113.9".into());
-        row.prev_hash = "f".repeat(64);
-        row.hash = hub::audit::row_hash(&row);
-        let mut conn = app.state.store.conn().await.unwrap();
-        hub::store::audit::insert(&mut conn, &row).await.unwrap();
-        drop(conn);
+        rewrite_row(&app, 2, |row| {
+            row.id = uuid::Uuid::new_v4().to_string();
+            row.actor_ip = Some("203.0.113.9".into());
+            row.prev_hash = "f".repeat(64);
+            row.hash = hub::audit::row_hash(row);
+        })
+        .await;
         let (ok, out) = verify(&app);
         assert!(!ok, "{out}");
         assert!(out.contains("TAMPERED: row 2 inserted"), "{out}");

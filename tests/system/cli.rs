@@ -1,31 +1,14 @@
 //! The `hub` binary: bootstrap an admin, print configuration, serve with defaults,
 //! refuse a cluster without shared secrets, shut down gracefully on SIGTERM.
 
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{io::Write, process::Stdio, time::Duration};
 
-fn hub() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd
-}
+use crate::support::process::{HubProcess, hub_command as hub};
 
 fn temp_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("hub-cli-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
@@ -114,31 +97,9 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let port = free_port();
-    let mut server = hub()
-        .arg("serve")
-        .env("HUB_DATA_DIR", &dir)
-        .env("HUB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HUB_LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = HubProcess::start(&dir).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let login: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({ "email": "root@example.org", "password": "bootstrap passphrase 2026" }))
@@ -169,26 +130,11 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
         0o700
     );
 
-    let pid = server.id().to_string();
+    server.signal("-TERM");
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+        server.wait(Duration::from_secs(15)).await,
+        "graceful exit with status 0"
     );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "no graceful exit"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "exit status {status:?}");
 
     let verify = hub()
         .args(["audit", "verify"])

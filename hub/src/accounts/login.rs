@@ -139,8 +139,8 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
         (Some(_), _, true) => "password+totp",
         (None, _, true) => "password+recovery_code",
     };
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("auth.login", Outcome::Success)
             .actor(Some(&user.id), meta.ip.as_deref())
             .target("session", &pair.session_id)
@@ -148,7 +148,6 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     state.metrics.login("success");
     Ok(pair)
 }

@@ -47,15 +47,14 @@ pub async fn enrol_totp(
     let secret = totp::TotpSecret::generate();
     let sealed = state.keyring.encrypt(secret.as_bytes(), &totp_aad(user_id));
     mfa::put_pending(&mut tx, user_id, &sealed.ciphertext, &sealed.key_id, now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("mfa.totp_enrol_started", Outcome::Success)
             .actor(Some(user_id), meta.ip.as_deref())
             .target("user", user_id),
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(MfaEnrolment {
         secret: secret.to_base32(),
         otpauth_uri: totp::otpauth_uri(&secret, &state.config.auth.mfa_issuer, &user.email),
@@ -102,8 +101,8 @@ pub async fn confirm_totp(
         .map(|c| totp::hash_recovery_code(&c))
         .collect();
     mfa::replace_recovery_codes(&mut tx, user_id, &hashes).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("mfa.totp_enabled", Outcome::Success)
             .actor(Some(user_id), meta.ip.as_deref())
             .target("user", user_id)
@@ -111,7 +110,6 @@ pub async fn confirm_totp(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(codes)
 }
 
@@ -158,14 +156,13 @@ pub async fn disable_totp(
     let mut tx = state.store.begin_write().await?;
     mfa::delete(&mut tx, user_id).await?;
     users::set_mfa_enabled(&mut tx, user_id, false, now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("mfa.totp_disabled", Outcome::Success)
             .actor(Some(user_id), meta.ip.as_deref())
             .target("user", user_id),
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(())
 }

@@ -52,8 +52,8 @@ pub async fn change_password(
     let revoked =
         sessions::revoke_all_for_user(&mut tx, user_id, Some(session_id), "password_change", now)
             .await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("account.password_change", Outcome::Success)
             .actor(Some(user_id), meta.ip.as_deref())
             .target("user", user_id)
@@ -61,6 +61,5 @@ pub async fn change_password(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(revoked)
 }

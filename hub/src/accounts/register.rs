@@ -61,8 +61,8 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("account.register", Outcome::Success)
             .actor(Some(&id), meta.ip.as_deref())
             .target("user", &id)
@@ -70,6 +70,5 @@ pub async fn register(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(id)
 }

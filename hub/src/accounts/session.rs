@@ -104,8 +104,8 @@ pub async fn refresh(state: &AppState, token: &str, meta: &RequestMeta) -> Resul
             let revoked =
                 sessions::revoke(&mut tx, &session_id, "refresh_token_reuse", now).await?;
             let user_id = session.as_ref().map(|s| s.user_id.as_str());
-            audit::append(
-                &mut tx,
+            audit::commit_with(
+                tx,
                 &AuditEvent::new("auth.refresh_token_reuse", Outcome::Denied)
                     .actor(user_id, meta.ip.as_deref())
                     .target("session", &session_id)
@@ -113,7 +113,6 @@ pub async fn refresh(state: &AppState, token: &str, meta: &RequestMeta) -> Resul
                 now,
             )
             .await?;
-            tx.commit().await.map_err(Error::internal)?;
             tracing::warn!(session = %session_id, "refresh token reuse; session revoked");
             Err(Error::RefreshTokenReused)
         }
@@ -131,14 +130,13 @@ pub async fn logout(
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     sessions::revoke(&mut tx, session_id, "logout", now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("auth.logout", Outcome::Success)
             .actor(Some(user_id), meta.ip.as_deref())
             .target("session", session_id),
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(())
 }

@@ -14,6 +14,8 @@ pub use chain::{GENESIS_HASH, row_hash};
 pub use event::{AuditEvent, Outcome};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
 
+use sqlx::{Any, Transaction};
+
 use crate::store::{Conn, StoreError, audit as rows};
 
 /// Appends `event` to the chain inside the caller's transaction.
@@ -45,5 +47,17 @@ pub async fn append(conn: &mut Conn, event: &AuditEvent, now_ms: i64) -> Result<
         actor = event.actor_id.as_deref().unwrap_or("-"),
         "audit"
     );
+    Ok(seq)
+}
+
+/// Appends `event` as the last write of `tx` and commits: the common ending of a
+/// change that is audited, so the change and its audit row land together.
+pub async fn commit_with(
+    mut tx: Transaction<'_, Any>,
+    event: &AuditEvent,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let seq = append(&mut tx, event, now_ms).await?;
+    tx.commit().await?;
     Ok(seq)
 }

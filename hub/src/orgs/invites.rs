@@ -98,8 +98,8 @@ pub async fn create_invite(
         },
     )
     .await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("invite.create", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -108,7 +108,6 @@ pub async fn create_invite(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     let invite_url = format!(
         "{}/invite#token={token}",
         state.config.effective_public_url()
@@ -166,8 +165,8 @@ pub async fn revoke_invite(
             "the invite was already used or revoked",
         ));
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("invite.revoke", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -175,7 +174,6 @@ pub async fn revoke_invite(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(())
 }
 
@@ -312,8 +310,8 @@ pub async fn accept_invite(
         return Err(gone("invite_used", "this invite was already used"));
     }
     orgs::upsert_membership(&mut tx, &invite.org_id, &user_id, role.as_str(), now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("invite.accept", Outcome::Success)
             .actor(Some(&user_id), meta.ip.as_deref())
             .org(&invite.org_id)
@@ -322,7 +320,6 @@ pub async fn accept_invite(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     publish(
         state,
         &invite.org_id,

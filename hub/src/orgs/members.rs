@@ -51,8 +51,8 @@ pub async fn list_members(
         })
         .collect::<Result<Vec<_>>>()?;
     let patients = members.iter().filter(|m| m.role == Role::Patient).count();
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("org.members.read", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -61,7 +61,6 @@ pub async fn list_members(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(members)
 }
 
@@ -95,8 +94,8 @@ pub async fn add_member(
         ));
     }
     orgs::upsert_membership(&mut tx, &ctx.org_id, &user.id, role.as_str(), now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("membership.create", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -105,7 +104,6 @@ pub async fn add_member(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     publish(
         state,
         &ctx.org_id,
@@ -155,8 +153,8 @@ pub async fn change_role(
     }
     ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
     orgs::upsert_membership(&mut tx, &ctx.org_id, user_id, role.as_str(), now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("membership.role_change", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -165,7 +163,6 @@ pub async fn change_role(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     publish(
         state,
         &ctx.org_id,
@@ -191,8 +188,8 @@ pub async fn remove_member(
     let current = parse_role(&current)?;
     ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
     orgs::remove_membership(&mut tx, &ctx.org_id, user_id).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("membership.remove", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -201,7 +198,6 @@ pub async fn remove_member(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     publish(
         state,
         &ctx.org_id,

@@ -99,8 +99,8 @@ pub async fn create_org(
         }
         Err(e) => return Err(e.into()),
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("org.create", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&id)
@@ -109,7 +109,6 @@ pub async fn create_org(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     Ok(OrgView {
         id,
         name: name.as_str().to_owned(),
@@ -176,8 +175,8 @@ pub async fn rename_org(
         }
         Err(e) => return Err(e.into()),
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &AuditEvent::new("org.rename", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
@@ -186,7 +185,6 @@ pub async fn rename_org(
         now,
     )
     .await?;
-    tx.commit().await.map_err(Error::internal)?;
     publish(
         state,
         &ctx.org_id,

@@ -1,6 +1,7 @@
 //! Test harness: databases per test, an in-process server per test, HTTP helpers.
 
 pub mod db;
+pub mod process;
 pub mod totp;
 
 use std::sync::Arc;

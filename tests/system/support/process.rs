@@ -1,0 +1,94 @@
+//! The real `hub` binary as a child process, for tests of the command line and
+//! of faults (signals, kill -9).
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// `hub` with a clean environment: only what a test sets reaches it.
+pub fn hub_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hub"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+/// A free TCP port on loopback (released before the server binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `hub serve` process on its own port.
+pub struct HubProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl HubProcess {
+    /// Starts `hub serve` with the embedded default in `data_dir` and waits until
+    /// `/healthz` answers.
+    pub async fn start(data_dir: &Path) -> Self {
+        let port = free_port();
+        let child = hub_command()
+            .arg("serve")
+            .env("HUB_DATA_DIR", data_dir)
+            .env("HUB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HUB_LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn hub serve");
+        let process = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", process.base)).send().await
+                && r.status() == 200
+            {
+                return process;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "hub did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Waits up to `limit` for the process to exit and returns whether it exited
+    /// successfully.
+    pub async fn wait(&mut self, limit: Duration) -> bool {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.success();
+            }
+            assert!(started.elapsed() < limit, "process did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
