@@ -68,6 +68,9 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
         return Err(e);
     }
 
+    // The slow hash runs without holding a pooled connection: a burst of logins
+    // must not starve every other request of database connections.
+    drop(conn);
     // Verify against a dummy hash when there is no such user, so the time taken
     // does not reveal whether an account exists.
     let phc = user
@@ -78,7 +81,6 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
     let user = match user {
         Some(user) if password_ok && user.is_active() => user,
         other => {
-            drop(conn);
             let reason = match &other {
                 None => "unknown_account",
                 Some(u) if !u.is_active() => "account_disabled",
@@ -110,6 +112,7 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
                 return Err(Error::MfaRequired);
             }
         };
+        let mut conn = state.store.conn().await?;
         if !check_second_factor(state, &mut conn, &user.id, factor).await? {
             drop(conn);
             let keys = [Some(ip_key.as_str()), account_key.as_deref()];
@@ -127,7 +130,6 @@ pub async fn login(state: &AppState, input: LoginInput, meta: &RequestMeta) -> R
             return Err(Error::InvalidMfaCode);
         }
     }
-    drop(conn);
 
     let mut tx = state.store.begin_write().await?;
     if let Some(key) = &account_key {
