@@ -161,12 +161,6 @@ pub fn may_revoke_invite(
     platform_admin || actor == Some(Role::Admin) || actor_id == invite_creator
 }
 
-/// Which members a caller may see in a roster: admins and clinicians see
-/// everyone (they care for the patients); nobody else reaches the roster.
-pub fn may_list_member(actor: Option<Role>, platform_admin: bool) -> bool {
-    platform_admin || matches!(actor, Some(Role::Admin | Role::Clinician))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use crate::{
     config::{Config, Secret},
-    crypto::{DataKey, Keyring, random_bytes},
+    crypto::{DataKey, Keyring},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -131,10 +131,8 @@ fn load_or_generate_file(dir: &Path, name: &str, len: usize) -> Result<Vec<u8>, 
     }
     fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| file_error(dir, e))?;
-    let key: Vec<u8> = match len {
-        32 => random_bytes::<32>().to_vec(),
-        _ => random_bytes::<64>().to_vec(),
-    };
+    let mut key = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
     // create_new: two processes starting at once cannot both write a key.
     let mut file = fs::OpenOptions::new()
         .write(true)

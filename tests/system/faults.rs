@@ -65,13 +65,8 @@ async fn dropped_database_connections_are_replaced() {
         let admin = std::env::var("HUB_TEST_DATABASE_URL").unwrap();
         let database = app
             .db
-            .url
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap()
+            .postgres_name()
+            .expect("a PostgreSQL test database")
             .to_owned();
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)

@@ -12,7 +12,7 @@ use crate::{
 
 /// argon2id is deliberately slow (tens of milliseconds of CPU and 19 MiB): run it
 /// on the blocking pool so it never stalls other connections' tasks.
-pub(super) async fn hash_password(plain: &str) -> Result<String> {
+pub(crate) async fn hash_password(plain: &str) -> Result<String> {
     let plain = Zeroizing::new(plain.to_owned());
     tokio::task::spawn_blocking(move || password::hash(&plain))
         .await

@@ -12,6 +12,7 @@ mod session;
 mod throttling;
 
 pub use bootstrap::grant_role;
+pub(crate) use credentials::hash_password;
 pub use login::{LoginInput, login};
 pub use mfa::{MfaEnrolment, confirm_totp, disable_totp, enrol_totp};
 pub use password_change::change_password;

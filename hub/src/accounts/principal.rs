@@ -40,13 +40,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal> {
         .filter(|u| u.is_active())
         .ok_or(Error::Unauthenticated)?;
     Ok(Principal {
+        platform_admin: user.is_platform_admin(),
         user_id: user.id,
         session_id: session.id,
         email: user.email,
-        platform_admin: flag_admin(user.platform_admin),
     })
-}
-
-fn flag_admin(v: i64) -> bool {
-    v != 0
 }

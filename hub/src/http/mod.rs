@@ -52,19 +52,22 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::org_audit))
 }
 
+/// The API routes under `/api/v1` and the OpenAPI document describing them,
+/// split from one list so they cannot disagree.
+fn versioned_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::new()
+        .nest("/api/v1", api_router())
+        .split_for_parts()
+}
+
 /// The API's OpenAPI document, with `/api/v1` in every path.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, api) = OpenApiRouter::<AppState>::new()
-        .nest("/api/v1", api_router())
-        .split_for_parts();
-    api
+    versioned_api().1
 }
 
 /// The complete application: API, probes, metrics and the middleware stack.
 pub fn app(state: AppState) -> Router {
-    let (api, doc) = OpenApiRouter::new()
-        .nest("/api/v1", api_router())
-        .split_for_parts();
+    let (api, doc) = versioned_api();
     let doc_json = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_default());
     let api = api.route_layer(from_fn_with_state(state.clone(), middleware::authorize));
     let http = &state.config.http;

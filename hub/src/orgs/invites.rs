@@ -7,12 +7,9 @@ use utoipa::ToSchema;
 
 use super::{OrgContext, parse_role, publish};
 use crate::{
-    accounts::{Principal, RequestMeta},
+    accounts::{self, Principal, RequestMeta},
     audit::{self, AuditEvent, Outcome},
-    auth::{
-        password,
-        tokens::{opaque_token, token_hash},
-    },
+    auth::tokens::{opaque_token, token_hash},
     clock::rfc3339,
     domain::{DisplayName, EmailAddress, Password, Role},
     error::{Error, Result},
@@ -146,10 +143,8 @@ pub async fn revoke_invite(
 ) -> Result<()> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let rows = invites::list_for_org(&mut tx, &ctx.org_id).await?;
-    let invite = rows
-        .iter()
-        .find(|i| i.id == invite_id)
+    let invite = invites::by_id(&mut tx, &ctx.org_id, invite_id)
+        .await?
         .ok_or(Error::NotFound("invite"))?;
     if !policy::may_revoke_invite(
         ctx.role,
@@ -257,11 +252,7 @@ pub async fn accept_invite(
             let name = DisplayName::parse(input.display_name.as_deref().unwrap_or_default())?;
             let password =
                 Password::parse_new(input.password.as_deref().unwrap_or_default(), Some(&email))?;
-            let plain = zeroize::Zeroizing::new(password.expose().to_owned());
-            let hash = tokio::task::spawn_blocking(move || password::hash(&plain))
-                .await
-                .map_err(Error::internal)?
-                .map_err(|e| Error::internal(anyhow::anyhow!("hashing failed: {e}")))?;
+            let hash = accounts::hash_password(password.expose()).await?;
             Some((uuid::Uuid::now_v7().to_string(), name, hash))
         }
     };

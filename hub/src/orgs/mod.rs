@@ -135,13 +135,16 @@ pub async fn list_orgs(state: &AppState, caller: &Principal) -> Result<Vec<OrgVi
             })
             .collect();
     }
-    let mut out = Vec::with_capacity(mine.len());
-    for m in mine {
-        if let Some(row) = orgs::by_id(&mut conn, &m.org_id).await? {
-            out.push(view(row, Some(parse_role(&m.role)?)));
-        }
-    }
-    Ok(out)
+    mine.into_iter()
+        .map(|m| {
+            Ok(OrgView {
+                role: Some(parse_role(&m.role)?),
+                id: m.org_id,
+                name: m.org_name,
+                created_at: rfc3339(m.org_created_at),
+            })
+        })
+        .collect()
 }
 
 pub async fn get_org(state: &AppState, ctx: &OrgContext) -> Result<OrgView> {

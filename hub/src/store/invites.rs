@@ -61,6 +61,22 @@ pub async fn list_for_org(conn: &mut Conn, org_id: &str) -> Result<Vec<InviteRow
     Ok(sqlx::query_as(sql).bind(org_id).fetch_all(conn).await?)
 }
 
+/// One invite of `org_id` (an id from another organization finds nothing).
+pub async fn by_id(
+    conn: &mut Conn,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<InviteRow>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM invites WHERE id = $1 AND org_id = $2"
+    ));
+    Ok(sqlx::query_as(sql)
+        .bind(id)
+        .bind(org_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
 /// Revokes a pending invite of `org_id`; false if none was pending.
 pub async fn revoke(conn: &mut Conn, org_id: &str, id: &str, now: i64) -> Result<bool, StoreError> {
     let done = sqlx::query(

@@ -24,6 +24,7 @@ pub struct MemberRow {
 pub struct MembershipRow {
     pub org_id: String,
     pub org_name: String,
+    pub org_created_at: i64,
     pub role: String,
 }
 
@@ -159,7 +160,7 @@ pub async fn memberships_of(
     user_id: &str,
 ) -> Result<Vec<MembershipRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT o.id AS org_id, o.name AS org_name, m.role \
+        "SELECT o.id AS org_id, o.name AS org_name, o.created_at AS org_created_at, m.role \
          FROM memberships m JOIN organizations o ON o.id = m.org_id \
          WHERE m.user_id = $1 ORDER BY o.name",
     )

@@ -52,6 +52,11 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDb {
+    /// The PostgreSQL database this test owns (None on SQLite).
+    pub fn postgres_name(&self) -> Option<&str> {
+        self.pg.as_ref().map(|(_, name)| name.as_str())
+    }
+
     pub async fn create(backend: Backend) -> Self {
         let data_dir = temp_dir();
         match backend {
