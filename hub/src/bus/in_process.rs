@@ -5,7 +5,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::{BoxFuture, BusError, Event, EventBus};
 
@@ -17,6 +17,7 @@ pub struct InProcessBus {
     /// Topic → sender. A std mutex: it is held only to look up or insert a sender,
     /// never across an await.
     topics: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+    disruptions: watch::Sender<u64>,
 }
 
 impl InProcessBus {
@@ -60,6 +61,12 @@ impl EventBus for InProcessBus {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), BusError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn disruptions(&self) -> watch::Receiver<u64> {
+        // Nothing is ever lost in process except by a lagging receiver, which
+        // sees `RecvError::Lagged` itself.
+        self.disruptions.subscribe()
     }
 }
 

@@ -10,7 +10,7 @@ mod in_process;
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 pub use in_process::InProcessBus;
 
@@ -46,4 +46,11 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Whether the bus can carry events right now (`/readyz`).
     fn ping(&self) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// A counter that moves whenever the bus may have dropped events: after a
+    /// reconnect (Redis restarted, network cut) and after publishes it could not
+    /// deliver. Subscribers that keep a position (the gateway's room feeds) watch
+    /// it and catch up from the database, so a quiet room does not wait for its
+    /// next message to notice the loss.
+    fn disruptions(&self) -> watch::Receiver<u64>;
 }
