@@ -1,5 +1,5 @@
-//! HealthBridge hub: the HTTP (and, later, WebSocket) gateway with accounts,
-//! organizations, roles, the audit log and storage. The `hub` binary is a thin
+//! HealthBridge hub: the HTTP and WebSocket gateway with accounts,
+//! organizations, roles, rooms and live messaging, the audit log and storage. The `hub` binary is a thin
 //! wrapper over [`cli::run`].
 
 pub mod accounts;
@@ -12,10 +12,12 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod orgs;
 pub mod policy;
+pub mod rooms;
 pub mod secrets;
 pub mod server;
 pub mod state;

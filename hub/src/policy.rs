@@ -33,11 +33,18 @@ pub enum RouteRule {
         roles: &'static [Role],
         platform_admin: bool,
     },
+    /// Members of the room named by the path's `{room_id}`; with `or_care_team`,
+    /// also clinicians and admins of an organization taking part in the room (so
+    /// a referred organization's clinician can join).
+    Room { or_care_team: bool },
 }
 
 const ANY_MEMBER: &[Role] = &Role::ALL;
 const ADMIN: &[Role] = &[Role::Admin];
 const CARE_TEAM: &[Role] = &[Role::Admin, Role::Clinician];
+/// Who may open rooms in an organization; patients only their own direct thread
+/// (see `may_create_room`).
+const ROOM_CREATORS: &[Role] = &[Role::Admin, Role::Clinician, Role::Patient];
 
 /// The rule for `method` on a route template (as axum matched it, e.g.
 /// `/api/v1/orgs/{org_id}/members`). `None` means the route has no rule and must
@@ -78,6 +85,28 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("DELETE", "/orgs/{org_id}/invites/{invite_id}") => org(CARE_TEAM, true),
         // The organization's audit trail: its admins only, not the operator.
         ("GET", "/orgs/{org_id}/audit") => org(ADMIN, false),
+
+        // Rooms hold clinical conversations: never the operator's, only members'.
+        ("POST", "/orgs/{org_id}/rooms") => org(ROOM_CREATORS, false),
+        // Lists only the caller's own rooms.
+        ("GET", "/rooms") => Authenticated,
+        ("GET", "/rooms/{room_id}") => Room {
+            or_care_team: false,
+        },
+        ("GET", "/rooms/{room_id}/messages") => Room {
+            or_care_team: false,
+        },
+        ("POST", "/rooms/{room_id}/messages") => Room {
+            or_care_team: false,
+        },
+        // Who may add whom is `may_add_room_member`.
+        ("POST", "/rooms/{room_id}/members") => Room { or_care_team: true },
+        ("DELETE", "/rooms/{room_id}/members/{user_id}") => Room {
+            or_care_team: false,
+        },
+        ("POST", "/rooms/{room_id}/referrals") => Room {
+            or_care_team: false,
+        },
         _ => return None,
     };
     Some(rule)
@@ -114,6 +143,11 @@ pub struct Caller {
     pub platform_admin: bool,
     /// The caller's role in the path's organization, if the route has one.
     pub org_role: Option<Role>,
+    /// The caller is a member of the path's room.
+    pub room_member: bool,
+    /// The caller is a clinician or admin of an organization taking part in the
+    /// path's room.
+    pub room_care_team: bool,
 }
 
 pub fn decide(rule: RouteRule, caller: Caller) -> Decision {
@@ -134,7 +168,52 @@ pub fn decide(rule: RouteRule, caller: Caller) -> Decision {
                 Decision::Forbidden
             }
         }
+        RouteRule::Room { or_care_team } => {
+            if caller.room_member || (or_care_team && caller.room_care_team) {
+                Decision::Allow
+            } else {
+                Decision::Forbidden
+            }
+        }
     }
+}
+
+/// May someone with `actor` in the organization open a room of `kind` about
+/// `patient_id`? Care teams open any; a patient opens only their own direct thread.
+pub fn may_create_room(
+    actor: Option<Role>,
+    kind: crate::rooms::RoomKind,
+    actor_id: &str,
+    patient_id: Option<&str>,
+) -> bool {
+    use crate::rooms::RoomKind;
+    match actor {
+        Some(Role::Admin | Role::Clinician) => kind == RoomKind::Case || patient_id.is_some(),
+        Some(Role::Patient) => kind == RoomKind::Direct && patient_id == Some(actor_id),
+        _ => false,
+    }
+}
+
+/// May the caller add `target_id` to the room? Care-team members of the room add
+/// anyone from a taking-part organization; a care-team member of a taking-part
+/// organization (a referral) may join by adding themselves.
+pub fn may_add_room_member(ctx: &crate::rooms::RoomContext, actor_id: &str, target_id: &str) -> bool {
+    ctx.care_team() && (ctx.member || actor_id == target_id)
+}
+
+/// May the caller remove `target_id`? Anyone may leave; care-team members of
+/// the room may remove others.
+pub fn may_remove_room_member(
+    ctx: &crate::rooms::RoomContext,
+    actor_id: &str,
+    target_id: &str,
+) -> bool {
+    ctx.member && (actor_id == target_id || ctx.care_team())
+}
+
+/// May the caller refer the room's case to another organization?
+pub fn may_refer_room(ctx: &crate::rooms::RoomContext) -> bool {
+    ctx.member && ctx.care_team()
 }
 
 /// May someone with `actor` in an organization (or a platform admin) give
@@ -170,6 +249,8 @@ mod tests {
             authenticated: true,
             platform_admin: false,
             org_role: role,
+            room_member: false,
+            room_care_team: false,
         }
     }
 
@@ -193,6 +274,8 @@ mod tests {
             authenticated: false,
             platform_admin: false,
             org_role: None,
+            room_member: false,
+            room_care_team: false,
         };
         assert_eq!(decide(RouteRule::Public, anon), Decision::Allow);
         assert_eq!(
@@ -219,6 +302,8 @@ mod tests {
             authenticated: true,
             platform_admin: true,
             org_role: None,
+            room_member: false,
+            room_care_team: false,
         };
         assert_eq!(decide(audit, operator), Decision::Forbidden);
     }

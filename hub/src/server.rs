@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::{
     auth::tokens::TokenSigner,
-    bus::{EventBus, InProcessBus},
+    bus::{EventBus, InProcessBus, RedisBus},
     clock::{Clock, SystemClock},
     config::{Config, DatabaseKind},
     http,
@@ -57,14 +57,15 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
+/// The event bus the configuration asks for. With Redis configured, an
+/// unreachable Redis stops startup: a node that cannot hear the others must not
+/// serve as if it could.
+async fn build_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
     match &config.redis_url {
         None => Ok(Arc::new(InProcessBus::new())),
-        // The Redis bus lands with the live gateway; refuse rather than run a
-        // "cluster" whose nodes cannot hear each other.
-        Some(_) => anyhow::bail!(
-            "redis_url is set, but this build has no Redis event bus yet; unset HUB_REDIS_URL"
-        ),
+        Some(url) => Ok(Arc::new(
+            RedisBus::connect(url).await.context("Redis event bus")?,
+        )),
     }
 }
 
@@ -80,7 +81,7 @@ impl Server {
         }
         let secrets = secrets::load(&config)?;
         let store = open_store(&config).await?;
-        let bus = build_bus(&config)?;
+        let bus = build_bus(&config).await?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
@@ -101,6 +102,7 @@ impl Server {
             keyring: secrets.keyring,
             clock,
             metrics,
+            gateway: crate::gateway::Gateway::new(),
         });
         Ok(Self { listener, state })
     }
@@ -123,6 +125,20 @@ impl Server {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let state = self.state.clone();
+        let heartbeat = tokio::spawn(
+            state
+                .gateway
+                .presence
+                .clone()
+                .run_heartbeat(state.clone()),
+        );
+        // Open sockets are not requests: tell them to move to another node (1001)
+        // when shutdown begins rather than letting the drain deadline cut them.
+        let gateway = state.gateway.clone();
+        let shutdown = async move {
+            shutdown.await;
+            gateway.shut_down();
+        };
         let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         match &state.config.tls {
             Some(tls) => {
@@ -170,6 +186,8 @@ impl Server {
                 }
             }
         }
+        heartbeat.abort();
+        state.gateway.presence.clear(&state).await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

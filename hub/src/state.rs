@@ -19,6 +19,7 @@ pub struct Inner {
     pub keyring: Keyring,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 impl AppState {

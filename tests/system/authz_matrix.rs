@@ -94,6 +94,29 @@ async fn every_route_for_every_role_follows_the_policy() {
         let target = app
             .account("target@matrix.example.org", Role::Patient, Some(org))
             .await;
+        // A case room whose members are the organization's clinician and admin.
+        let member_ids: Vec<String> = callers
+            .iter()
+            .filter(|w| matches!(w.role_in_org, Some(Role::Admin)))
+            .filter_map(|w| w.user_id.clone())
+            .collect();
+        let clinician = callers
+            .iter()
+            .find(|w| w.role_in_org == Some(Role::Clinician))
+            .and_then(|w| w.user_id.clone())
+            .unwrap();
+        let room_id = app
+            .post(
+                &format!("/api/v1/orgs/{org_id}/rooms"),
+                Some(&app.token_for(&clinician).await),
+                json!({ "kind": "case", "title": "Matrix case", "member_ids": member_ids }),
+            )
+            .await
+            .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let in_room = |who: &Who| matches!(who.role_in_org, Some(Role::Admin | Role::Clinician));
 
         for who in &callers {
             for (method, path) in &operations {
@@ -105,6 +128,7 @@ async fn every_route_for_every_role_follows_the_policy() {
                 let url = path
                     .replace("{org_id}", &org_id)
                     .replace("{user_id}", &target)
+                    .replace("{room_id}", &room_id)
                     .replace("{invite_id}", &uuid::Uuid::new_v4().to_string());
                 let body = (*method != Method::GET && *method != Method::DELETE).then(|| json!({}));
                 let reply = app.call(method.clone(), &url, token.as_deref(), body).await;
@@ -115,6 +139,8 @@ async fn every_route_for_every_role_follows_the_policy() {
                         authenticated: who.user_id.is_some(),
                         platform_admin: who.platform_admin,
                         org_role: who.role_in_org,
+                        room_member: in_room(who),
+                        room_care_team: in_room(who),
                     },
                 );
                 let context = format!(

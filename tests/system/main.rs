@@ -7,6 +7,7 @@ mod authz_matrix;
 mod bad_input;
 mod cli;
 mod faults;
+mod live;
 mod mfa;
 mod orgs;
 mod support;

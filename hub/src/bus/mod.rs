@@ -1,17 +1,19 @@
 //! The event bus every module publishes on and every live surface reads from.
 //!
 //! One trait, chosen at startup: in-process (one node, the default) or Redis
-//! pub/sub (several nodes; arrives with the live gateway). Events are
-//! notifications, not the record: the database is the truth, and a subscriber
-//! that misses events recovers from it.
+//! pub/sub (several nodes; selected by `redis_url`). Events are notifications,
+//! not the record: the database is the truth, and a subscriber that misses
+//! events recovers from it.
 
 mod in_process;
+mod redis;
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
+pub use self::redis::RedisBus;
 pub use in_process::InProcessBus;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

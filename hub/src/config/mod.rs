@@ -50,6 +50,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub auth: AuthConfig,
     pub secrets: SecretsConfig,
+    pub gateway: GatewayConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +134,71 @@ pub struct LockoutConfig {
     pub window_secs: u64,
 }
 
+/// The live WebSocket gateway (`/ws`): limits that keep one client from costing
+/// the node more than its share. See `docs/protocol.md`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Largest frame a client may send, in bytes; larger ones close the socket (1009).
+    #[serde(deserialize_with = "lenient::value")]
+    pub max_frame_bytes: usize,
+    /// Frames queued for one client before it counts as a slow consumer (4004).
+    #[serde(deserialize_with = "lenient::value")]
+    pub send_queue: usize,
+    /// Rooms one connection may subscribe to.
+    #[serde(deserialize_with = "lenient::value")]
+    pub max_rooms_per_connection: usize,
+    /// Longest message body, in characters.
+    #[serde(deserialize_with = "lenient::value")]
+    pub max_body_chars: usize,
+    /// Sustained publishes per second per user on one node (bursts up to 2 s worth).
+    #[serde(deserialize_with = "lenient::value")]
+    pub messages_per_second: u32,
+    /// Frames per second per connection above which the socket is closed (4006).
+    #[serde(deserialize_with = "lenient::value")]
+    pub flood_frames_per_second: u32,
+    /// Seconds between server pings.
+    #[serde(deserialize_with = "lenient::value")]
+    pub ping_interval_secs: u64,
+    /// A connection that sends nothing (not even a pong) for this long is closed (4005).
+    #[serde(deserialize_with = "lenient::value")]
+    pub idle_timeout_secs: u64,
+    /// Time allowed for the auth frame after the upgrade.
+    #[serde(deserialize_with = "lenient::value")]
+    pub auth_timeout_secs: u64,
+    /// Most missed events sent on a recovering `subscribe`; further behind, the
+    /// client is told to reload history instead.
+    #[serde(deserialize_with = "lenient::value")]
+    pub max_recovery_events: usize,
+    /// Seconds between node heartbeats; a node silent for three is presumed dead
+    /// and its users' presence expires.
+    #[serde(deserialize_with = "lenient::value")]
+    pub heartbeat_secs: u64,
+    /// How often an open socket re-checks that its login session is still live
+    /// (logout elsewhere closes it with 4003).
+    #[serde(deserialize_with = "lenient::value")]
+    pub session_check_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            send_queue: 1024,
+            max_rooms_per_connection: 100,
+            max_body_chars: 4000,
+            messages_per_second: 10,
+            flood_frames_per_second: 200,
+            ping_interval_secs: 25,
+            idle_timeout_secs: 60,
+            auth_timeout_secs: 10,
+            max_recovery_events: 1000,
+            heartbeat_secs: 5,
+            session_check_secs: 60,
+        }
+    }
+}
+
 /// Keys shared by every node. When absent on a single machine they are generated
 /// into `data_dir/secrets/`; in a cluster they must be configured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -159,6 +225,7 @@ impl Default for Config {
             tls: None,
             auth: AuthConfig::default(),
             secrets: SecretsConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -279,6 +346,37 @@ impl Config {
         }
         if self.auth.refresh_token_ttl_secs > 365 * 24 * 3600 {
             return invalid("auth.refresh_token_ttl_secs must be at most one year");
+        }
+        let g = &self.gateway;
+        if !(1024..=16 * 1024 * 1024).contains(&g.max_frame_bytes) {
+            return invalid("gateway.max_frame_bytes must be between 1024 and 16777216");
+        }
+        if !(16..=1_000_000).contains(&g.send_queue) {
+            return invalid("gateway.send_queue must be between 16 and 1000000");
+        }
+        if !(1..=10_000).contains(&g.max_rooms_per_connection) {
+            return invalid("gateway.max_rooms_per_connection must be between 1 and 10000");
+        }
+        if !(1..=100_000).contains(&g.max_body_chars) {
+            return invalid("gateway.max_body_chars must be between 1 and 100000");
+        }
+        if g.messages_per_second == 0 || g.flood_frames_per_second == 0 {
+            return invalid("gateway rates must be at least 1");
+        }
+        if g.ping_interval_secs == 0 || g.idle_timeout_secs <= g.ping_interval_secs {
+            return invalid("gateway.idle_timeout_secs must exceed ping_interval_secs (at least 1)");
+        }
+        if !(1..=300).contains(&g.auth_timeout_secs) {
+            return invalid("gateway.auth_timeout_secs must be between 1 and 300");
+        }
+        if !(1..=100_000).contains(&g.max_recovery_events) {
+            return invalid("gateway.max_recovery_events must be between 1 and 100000");
+        }
+        if !(1..=60).contains(&g.heartbeat_secs) {
+            return invalid("gateway.heartbeat_secs must be between 1 and 60");
+        }
+        if !(1..=3600).contains(&g.session_check_secs) {
+            return invalid("gateway.session_check_secs must be between 1 and 3600");
         }
         let l = &self.auth.lockout;
         if !(1..=7 * 24 * 3600).contains(&l.lock_secs) {

@@ -19,7 +19,7 @@ mod text;
 pub use email::EmailAddress;
 pub use password::Password;
 pub use role::Role;
-pub use text::{DisplayName, OrgName};
+pub use text::{DisplayName, OrgName, RoomTitle};
 
 /// Why a raw value was refused.
 ///

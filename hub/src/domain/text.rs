@@ -182,6 +182,20 @@ name_type!(
     }
 );
 
+name_type!(
+    /// The title of a case room: 1 to 200 characters after trimming and NFC
+    /// normalization. Titles are shown in room lists, so they should name the
+    /// case without holding clinical detail.
+    RoomTitle,
+    NameRules {
+        field: "title",
+        code: "invalid_title",
+        label: "Title",
+        min_chars: 1,
+        max_chars: 200,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::{DisplayName, OrgName};

@@ -114,3 +114,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
         ))
     }
 }
+
+/// The room of a `/rooms/{room_id}/...` route and the caller's standing in it.
+pub struct Room(pub crate::rooms::RoomContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Room {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<crate::rooms::RoomContext>()
+            .cloned()
+            .map(Room)
+            .ok_or(Error::Forbidden)
+    }
+}

@@ -20,6 +20,7 @@ use crate::{
     error::Error,
     metrics::{RequestLabels, RouteLabels},
     orgs::{OrgContext, parse_role},
+    rooms,
     policy::{self, Caller, Decision, RouteRule},
     state::AppState,
     store::orgs,
@@ -119,11 +120,7 @@ pub async fn authorize(
 
     let mut org_ctx = None;
     if let (RouteRule::Org { .. }, Some(p)) = (rule, &principal) {
-        let org_id = params.ok().and_then(|ps| {
-            ps.iter()
-                .find(|(k, _)| *k == "org_id")
-                .map(|(_, v)| v.to_owned())
-        });
+        let org_id = path_param(&params, "org_id");
         let Some(org_id) = org_id.filter(|id| uuid::Uuid::parse_str(id).is_ok()) else {
             return Error::NotFound("organization").into_response();
         };
@@ -134,24 +131,35 @@ pub async fn authorize(
         org_ctx = Some(OrgContext { org_id, role });
     }
 
+    let mut room_ctx = None;
+    if let (RouteRule::Room { .. }, Some(p)) = (rule, &principal) {
+        let room_id = path_param(&params, "room_id");
+        let Some(room_id) = room_id.filter(|id| uuid::Uuid::parse_str(id).is_ok()) else {
+            return Error::NotFound("room").into_response();
+        };
+        match rooms::context(&state, &room_id, &p.user_id).await {
+            Ok(Some(ctx)) => room_ctx = Some(ctx),
+            Ok(None) => return Error::NotFound("room").into_response(),
+            Err(e) => return e.into_response(),
+        }
+    }
+
     let caller = Caller {
         authenticated: principal.is_some(),
         platform_admin: principal.as_ref().is_some_and(|p| p.platform_admin),
         org_role: org_ctx.as_ref().and_then(|c| c.role),
+        room_member: room_ctx.as_ref().is_some_and(|c| c.member),
+        room_care_team: room_ctx.as_ref().is_some_and(|c| c.care_team()),
     };
     match policy::decide(rule, caller) {
         Decision::Allow => {}
         Decision::Unauthenticated => return Error::Unauthenticated.into_response(),
         Decision::Forbidden => {
-            audit_denied(
-                &state,
-                &meta,
-                &method,
-                &route,
-                principal.as_ref(),
-                org_ctx.as_ref(),
-            )
-            .await;
+            let org_id = org_ctx
+                .as_ref()
+                .map(|c| c.org_id.as_str())
+                .or(room_ctx.as_ref().map(|c| c.room.org_id.as_str()));
+            audit_denied(&state, &meta, &method, &route, principal.as_ref(), org_id).await;
             return Error::Forbidden.into_response();
         }
     }
@@ -161,7 +169,21 @@ pub async fn authorize(
     if let Some(ctx) = org_ctx {
         req.extensions_mut().insert(ctx);
     }
+    if let Some(ctx) = room_ctx {
+        req.extensions_mut().insert(ctx);
+    }
     next.run(req).await
+}
+
+fn path_param(
+    params: &Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    name: &str,
+) -> Option<String> {
+    params.as_ref().ok().and_then(|ps| {
+        ps.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    })
 }
 
 async fn role_in(state: &AppState, org_id: &str, user_id: &str) -> Result<Option<Role>, Error> {
@@ -180,13 +202,13 @@ async fn audit_denied(
     method: &str,
     route: &str,
     principal: Option<&Principal>,
-    org: Option<&OrgContext>,
+    org_id: Option<&str>,
 ) {
     let mut event = AuditEvent::new("access.denied", Outcome::Denied)
         .actor(principal.map(|p| p.user_id.as_str()), meta.ip.as_deref())
         .details(json!({ "method": method, "route": route }));
-    if let Some(org) = org {
-        event = event.org(&org.org_id);
+    if let Some(org_id) = org_id {
+        event = event.org(org_id);
     }
     let result = async {
         let mut tx = state.store.begin_write().await?;

@@ -26,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{auth, health, me, orgs};
+use routes::{auth, health, me, orgs, rooms};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -50,6 +50,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::revoke_invite))
         .routes(routes!(orgs::accept_invite))
         .routes(routes!(orgs::org_audit))
+        .routes(routes!(rooms::create_room))
+        .routes(routes!(rooms::list_rooms))
+        .routes(routes!(rooms::get_room))
+        .routes(routes!(rooms::history, rooms::publish))
+        .routes(routes!(rooms::add_member))
+        .routes(routes!(rooms::remove_member))
+        .routes(routes!(rooms::refer))
 }
 
 /// The API routes under `/api/v1` and the OpenAPI document describing them,
@@ -91,6 +98,9 @@ pub fn app(state: AppState) -> Router {
                 async move { ([(header::CONTENT_TYPE, "application/json")], (*doc).clone()) }
             }),
         )
+        // Outside the authorization layer: a socket authenticates in its first
+        // frame (docs/protocol.md), never with a token in the URL.
+        .route("/ws", get(crate::gateway::ws_handler))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -10,7 +10,7 @@ use utoipa::{
 #[openapi(
     info(
         title = "HealthBridge hub API",
-        description = "Accounts, organizations, roles and audit of the HealthBridge real-time hub. \
+        description = "Accounts, organizations, roles, rooms and audit of the HealthBridge real-time hub. \
                        Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}` with stable codes.",
         license(name = "MIT")
     ),
@@ -22,6 +22,7 @@ use utoipa::{
         (name = "organizations", description = "Organizations and members' roles"),
         (name = "invites", description = "Invitations to organizations"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "rooms", description = "Case rooms, direct threads and their history; live traffic is on /ws (docs/protocol.md)"),
     )
 )]
 pub struct ApiDoc;

@@ -12,6 +12,8 @@ mod error;
 pub mod invites;
 pub mod mfa;
 pub mod orgs;
+pub mod presence;
+pub mod rooms;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod process;
 pub mod totp;
+pub mod ws;
 
 use std::sync::Arc;
 

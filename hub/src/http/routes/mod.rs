@@ -5,3 +5,4 @@ pub mod auth;
 pub mod health;
 pub mod me;
 pub mod orgs;
+pub mod rooms;

@@ -1,0 +1,645 @@
+//! One WebSocket connection: authentication, the request loop, the outbound
+//! queue and the timers, all in a single task so an idle socket costs one task.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{
+    Gateway, Killer,
+    feed::{Outbound, RECEIPT, Subscriber, TYPING},
+    limits::FrameCounter,
+    protocol::{self, ProtocolError, Request, RequestId, close},
+};
+use crate::{
+    accounts::{self, Principal},
+    audit::{self, AuditEvent, Outcome},
+    bus::Event,
+    clock::rfc3339,
+    error::Error,
+    rooms::{self, PublishInput, Recovery},
+    state::AppState,
+    store::{rooms as room_store, sessions},
+};
+
+/// Minimum spacing of typing notices per room and socket.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What this socket holds for one subscribed room.
+struct Subscription {
+    /// Highest offset delivered; queued events at or below it are duplicates.
+    offset: i64,
+    last_typing: Option<Instant>,
+}
+
+struct Connection {
+    state: AppState,
+    gateway: Arc<Gateway>,
+    id: u64,
+    principal: Principal,
+    user: Arc<str>,
+    token_expires_at: i64,
+    queue_tx: mpsc::Sender<Outbound>,
+    killer: Arc<Killer>,
+    rooms: HashMap<Arc<str>, Subscription>,
+}
+
+/// Why the loop ended: the close frame to send, if any.
+type Ending = Option<(u16, &'static str)>;
+
+pub async fn serve(state: AppState, mut socket: WebSocket) {
+    let gateway = state.gateway.clone();
+    gateway.open_connections.fetch_add(1, Ordering::Relaxed);
+    let ending = match authenticate(&state, &mut socket).await {
+        Ok((principal, expires_at, auth_id)) => {
+            let (queue_tx, queue_rx) = mpsc::channel(state.config.gateway.send_queue);
+            let mut conn = Connection {
+                user: principal.user_id.as_str().into(),
+                id: gateway.conn_id(),
+                gateway: gateway.clone(),
+                state: state.clone(),
+                principal,
+                token_expires_at: expires_at,
+                queue_tx,
+                killer: Arc::new(Killer::default()),
+                rooms: HashMap::new(),
+            };
+            let ending = conn.run(&mut socket, queue_rx, auth_id).await;
+            conn.unsubscribe_all().await;
+            ending
+        }
+        Err(ending) => ending,
+    };
+    if let Some((code, reason)) = ending {
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+    gateway.open_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Waits for the auth frame and checks its token and session.
+async fn authenticate(
+    state: &AppState,
+    socket: &mut WebSocket,
+) -> Result<(Principal, i64, RequestId), Ending> {
+    let deadline = Duration::from_secs(state.config.gateway.auth_timeout_secs);
+    let first = match tokio::time::timeout(deadline, socket.recv()).await {
+        Err(_) => return Err(Some((close::UNAUTHENTICATED, "no auth frame in time"))),
+        Ok(None) | Ok(Some(Err(_))) => return Err(None),
+        Ok(Some(Ok(Message::Text(text)))) => text,
+        Ok(Some(Ok(_))) => return Err(Some((close::UNAUTHENTICATED, "first frame must be auth"))),
+    };
+    let (id, request) = protocol::parse(&first);
+    let (Some(id), Ok(Request::Auth { token })) = (id, request) else {
+        return Err(Some((close::UNAUTHENTICATED, "first frame must be auth")));
+    };
+    let claims = match state.signer.verify(&token, state.clock.now_secs()) {
+        Ok(c) => c,
+        Err(crate::auth::tokens::TokenError::Expired) => {
+            return Err(Some((close::TOKEN_EXPIRED, "access token expired")));
+        }
+        Err(_) => return Err(Some((close::UNAUTHENTICATED, "invalid access token"))),
+    };
+    match accounts::authenticate(state, &token).await {
+        Ok(p) => Ok((p, claims.exp, id)),
+        Err(Error::Internal(e)) => {
+            tracing::error!(error = ?e, "socket authentication failed");
+            Err(Some((1011, "server error")))
+        }
+        Err(_) => Err(Some((close::UNAUTHENTICATED, "session is not valid"))),
+    }
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        socket: &mut WebSocket,
+        mut queue: mpsc::Receiver<Outbound>,
+        auth_id: RequestId,
+    ) -> Ending {
+        let g = self.state.config.gateway.clone();
+        let limits = json!({
+            "max_frame_bytes": g.max_frame_bytes,
+            "max_rooms": g.max_rooms_per_connection,
+            "max_body_chars": g.max_body_chars,
+            "messages_per_second": g.messages_per_second,
+        });
+        let welcome = protocol::reply(
+            auth_id,
+            json!({
+                "protocol": protocol::PROTOCOL_VERSION,
+                "user_id": &*self.user,
+                "connection_id": self.id.to_string(),
+                "node": self.gateway.node_id,
+                "token_expires_at": rfc3339(self.token_expires_at * 1000),
+                "limits": limits,
+            }),
+        );
+        if socket.send(Message::Text(welcome)).await.is_err() {
+            return None;
+        }
+        let mut ping = tokio::time::interval(Duration::from_secs(g.ping_interval_secs));
+        ping.reset();
+        let idle_limit = Duration::from_secs(g.idle_timeout_secs);
+        let session_check = Duration::from_secs(g.session_check_secs);
+        let mut last_seen = Instant::now();
+        let mut last_session_check = Instant::now();
+        let mut frames = FrameCounter::new(Instant::now());
+        let killer = self.killer.clone();
+        let mut shutdown = self.gateway.shutdown.subscribe();
+        if *shutdown.borrow_and_update() {
+            return Some((close::GOING_AWAY, "server shutting down"));
+        }
+        loop {
+            let expiry = self.token_expiry();
+            tokio::select! {
+                code = killer.killed() => {
+                    return Some((code, reason_of(code)));
+                }
+                _ = shutdown.changed() => {
+                    return Some((close::GOING_AWAY, "server shutting down"));
+                }
+                () = tokio::time::sleep(expiry) => {
+                    return Some((close::TOKEN_EXPIRED, "access token expired"));
+                }
+                incoming = socket.recv() => {
+                    let message = match incoming {
+                        None => return None,
+                        Some(Err(e)) => {
+                            return too_big(&e).then_some((close::TOO_BIG, "frame too large"));
+                        }
+                        Some(Ok(m)) => m,
+                    };
+                    last_seen = Instant::now();
+                    let counted = matches!(message, Message::Text(_) | Message::Binary(_));
+                    if counted && !frames.record(last_seen, g.flood_frames_per_second) {
+                        return Some((close::FLOOD, "too many frames"));
+                    }
+                    let answer = match message {
+                        Message::Text(text) => self.handle(&text).await,
+                        Message::Binary(_) => Some(protocol::error(
+                            None,
+                            &ProtocolError::new("unsupported_frame", "binary frames are not part of the protocol"),
+                        )),
+                        Message::Close(_) => return None,
+                        Message::Ping(_) | Message::Pong(_) => None,
+                    };
+                    if let Some(frame) = answer
+                        && socket.send(Message::Text(frame)).await.is_err()
+                    {
+                        return None;
+                    }
+                }
+                item = queue.recv() => {
+                    let Some(item) = item else { return None };
+                    if let Some(frame) = self.outbound(item)
+                        && socket.send(Message::Text(frame)).await.is_err()
+                    {
+                        return None;
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_seen.elapsed() > idle_limit {
+                        return Some((close::IDLE, "idle"));
+                    }
+                    if last_session_check.elapsed() >= session_check {
+                        last_session_check = Instant::now();
+                        if !self.session_alive().await {
+                            return Some((close::SESSION_REVOKED, "session revoked"));
+                        }
+                    }
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn token_expiry(&self) -> Duration {
+        let left_ms = self.token_expires_at * 1000 - self.state.clock.now_ms();
+        Duration::from_millis(left_ms.max(0) as u64)
+    }
+
+    async fn session_alive(&self) -> bool {
+        let result = async {
+            let mut conn = self.state.store.conn().await?;
+            Ok::<_, Error>(sessions::by_id(&mut conn, &self.principal.session_id).await?)
+        }
+        .await;
+        match result {
+            Ok(Some(s)) => s.revoked_at.is_none() && s.expires_at > self.state.clock.now_ms(),
+            Ok(None) => false,
+            // The database is unreachable: do not punish the client for it.
+            Err(_) => true,
+        }
+    }
+
+    /// Turns a queued item into a frame, or drops it (a duplicate offset).
+    fn outbound(&mut self, item: Outbound) -> Option<Utf8Bytes> {
+        match item {
+            Outbound::Event {
+                room,
+                offset,
+                frame,
+            } => {
+                let sub = self.rooms.get_mut(&room)?;
+                if offset <= sub.offset {
+                    return None;
+                }
+                if offset != sub.offset + 1 {
+                    // Cannot happen while feeds deliver in order; never skip silently.
+                    tracing::error!(%room, offset, held = sub.offset, "gap on a socket; asking for resync");
+                    self.rooms.remove(&room);
+                    self.leave_feed(&room);
+                    return Some(resync_frame(&room, "gap"));
+                }
+                sub.offset = offset;
+                Some(frame)
+            }
+            Outbound::Push(frame) => Some(frame),
+            Outbound::Removed { room } => {
+                self.rooms.remove(&room)?;
+                self.leave_feed(&room);
+                Some(
+                    json!({ "type": "unsubscribed", "room": &*room, "reason": "removed" })
+                        .to_string()
+                        .into(),
+                )
+            }
+            Outbound::Resync { room, reason } => {
+                self.rooms.remove(&room)?;
+                self.leave_feed(&room);
+                Some(resync_frame(&room, reason))
+            }
+        }
+    }
+
+    fn leave_feed(&self, room: &Arc<str>) {
+        self.gateway.leave(room, self.id);
+        let (state, gateway, room, user) = (
+            self.state.clone(),
+            self.gateway.clone(),
+            room.clone(),
+            self.user.clone(),
+        );
+        tokio::spawn(async move { gateway.presence.departed(&state, &room, &user).await });
+    }
+
+    async fn unsubscribe_all(&mut self) {
+        let rooms: Vec<Arc<str>> = self.rooms.drain().map(|(r, _)| r).collect();
+        for room in rooms {
+            self.gateway.leave(&room, self.id);
+            self.gateway
+                .presence
+                .departed(&self.state, &room, &self.user)
+                .await;
+        }
+    }
+
+    /// Handles one text frame; returns the answer frame.
+    async fn handle(&mut self, text: &str) -> Option<Utf8Bytes> {
+        let (id, request) = protocol::parse(text);
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Some(protocol::error(id, &e)),
+        };
+        let id = id?;
+        let result = match request {
+            Request::Auth { .. } => Err(ProtocolError::new(
+                "already_authenticated",
+                "this socket is already authenticated",
+            )),
+            Request::Refresh { token } => self.refresh(&token).await,
+            Request::Subscribe { room, since } => self.subscribe(&room, since).await,
+            Request::Unsubscribe { room } => self.unsubscribe(&room),
+            Request::Publish {
+                room,
+                client_id,
+                body,
+            } => self.publish(&room, client_id, body).await,
+            Request::Edit {
+                room,
+                message_id,
+                body,
+            } => rooms::edit_message(&self.state, &self.user, &room, &message_id, &body)
+                .await
+                .map(|e| json!({ "event": e }))
+                .map_err(ProtocolError::from),
+            Request::Delete { room, message_id } => {
+                rooms::delete_message(&self.state, &self.user, &room, &message_id)
+                    .await
+                    .map(|e| json!({ "event": e }))
+                    .map_err(ProtocolError::from)
+            }
+            Request::Typing { room } => self.typing(&room).await,
+            Request::Read { room, offset } => self.read(&room, offset).await,
+            Request::Presence { room } => self.presence(&room).await,
+            Request::Ping => Ok(json!({})),
+        };
+        Some(match result {
+            Ok(value) => protocol::reply(id, value),
+            Err(e) => protocol::error(Some(id), &e),
+        })
+    }
+
+    async fn refresh(&mut self, token: &str) -> Result<serde_json::Value, ProtocolError> {
+        let invalid = || ProtocolError::new("invalid_token", "the token is not valid for this socket");
+        let claims = self
+            .state
+            .signer
+            .verify(token, self.state.clock.now_secs())
+            .map_err(|_| invalid())?;
+        if claims.sub != *self.user {
+            return Err(invalid());
+        }
+        let principal = accounts::authenticate(&self.state, token)
+            .await
+            .map_err(|_| invalid())?;
+        self.principal = principal;
+        self.token_expires_at = claims.exp;
+        Ok(json!({ "token_expires_at": rfc3339(claims.exp * 1000) }))
+    }
+
+    async fn subscribe(
+        &mut self,
+        room: &str,
+        since: Option<protocol::Since>,
+    ) -> Result<serde_json::Value, ProtocolError> {
+        if self.rooms.contains_key(room) {
+            return Err(ProtocolError::new(
+                "already_subscribed",
+                "this socket is already subscribed to the room",
+            ));
+        }
+        if self.rooms.len() >= self.state.config.gateway.max_rooms_per_connection {
+            return Err(ProtocolError::new(
+                "too_many_rooms",
+                "this socket has reached its subscription limit",
+            ));
+        }
+        let room_row = self.member_room(room).await?;
+        let room: Arc<str> = room.into();
+        let subscriber = Subscriber {
+            user_id: self.user.clone(),
+            queue: self.queue_tx.clone(),
+            killer: self.killer.clone(),
+        };
+        self.gateway
+            .join(&self.state, &room, self.id, subscriber)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "room feed unavailable");
+                ProtocolError::new("unavailable", "live updates for this room are unavailable; retry")
+            })?;
+        let since_ref = since.as_ref().map(|s| (s.epoch.as_str(), s.offset));
+        let recovery = match rooms::recover(&self.state, &room, since_ref).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.gateway.leave(&room, self.id);
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = self.audit_subscribe(&room_row, since.as_ref(), &recovery).await {
+            self.gateway.leave(&room, self.id);
+            return Err(e.into());
+        }
+        self.gateway
+            .presence
+            .arrived(&self.state, &room, &self.user)
+            .await;
+        let presence = self
+            .gateway
+            .presence
+            .users(&self.state, &room)
+            .await
+            .unwrap_or_default();
+        let reply = match recovery {
+            Recovery::Complete {
+                epoch,
+                offset,
+                missed,
+            } => {
+                self.rooms.insert(
+                    room.clone(),
+                    Subscription {
+                        offset,
+                        last_typing: None,
+                    },
+                );
+                let mut reply = json!({
+                    "room": &*room, "epoch": epoch, "offset": offset, "presence": presence,
+                });
+                if since.is_some() {
+                    reply["recovered"] = json!(true);
+                    reply["missed"] = json!(missed);
+                }
+                reply
+            }
+            Recovery::Impossible {
+                epoch,
+                offset,
+                reason,
+            } => {
+                self.rooms.insert(
+                    room.clone(),
+                    Subscription {
+                        offset,
+                        last_typing: None,
+                    },
+                );
+                json!({
+                    "room": &*room, "epoch": epoch, "offset": offset, "presence": presence,
+                    "recovered": false, "reason": reason,
+                })
+            }
+        };
+        Ok(reply)
+    }
+
+    /// Every live read of a room is audited like a history read: it is a read
+    /// of a patient's conversation.
+    async fn audit_subscribe(
+        &self,
+        room: &room_store::RoomRow,
+        since: Option<&protocol::Since>,
+        recovery: &Recovery,
+    ) -> Result<(), Error> {
+        let (recovered, missed) = match recovery {
+            Recovery::Complete { missed, .. } => (since.is_some(), missed.len()),
+            Recovery::Impossible { .. } => (false, 0),
+        };
+        let tx = self.state.store.begin_write().await?;
+        audit::commit_with(
+            tx,
+            &AuditEvent::new("room.subscribe", Outcome::Success)
+                .actor(Some(&self.user), None)
+                .org(&room.org_id)
+                .target("room", &room.id)
+                .details(json!({
+                    "patient_id": room.patient_id,
+                    "since": since.map(|s| s.offset),
+                    "recovered": recovered,
+                    "missed": missed,
+                    "connection": self.id,
+                })),
+            self.state.clock.now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The room, if the caller is a member. Unknown and forbidden rooms get the
+    /// same answer so room ids cannot be probed.
+    async fn member_room(&self, room: &str) -> Result<room_store::RoomRow, ProtocolError> {
+        let not_found =
+            || ProtocolError::new("room_not_found", "no such room, or you are not a member");
+        if uuid::Uuid::parse_str(room).is_err() {
+            return Err(not_found());
+        }
+        let mut conn = self.state.store.conn().await.map_err(Error::from)?;
+        let row = room_store::by_id(&mut conn, room)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(not_found)?;
+        room_store::member(&mut conn, room, &self.user)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(not_found)?;
+        Ok(row)
+    }
+
+    fn unsubscribe(&mut self, room: &str) -> Result<serde_json::Value, ProtocolError> {
+        let (room, _) = self
+            .rooms
+            .remove_entry(room)
+            .ok_or_else(not_subscribed)?;
+        self.leave_feed(&room);
+        Ok(json!({ "room": &*room }))
+    }
+
+    async fn publish(
+        &mut self,
+        room: &str,
+        client_id: String,
+        body: String,
+    ) -> Result<serde_json::Value, ProtocolError> {
+        let rate = self.state.config.gateway.messages_per_second;
+        if !self.gateway.allow_publish(&self.user, rate, Instant::now()) {
+            return Err(ProtocolError::new(
+                "rate_limited",
+                "too many messages; slow down",
+            ));
+        }
+        if uuid::Uuid::parse_str(room).is_err() {
+            return Err(ProtocolError::new(
+                "room_not_found",
+                "no such room, or you are not a member",
+            ));
+        }
+        let input = PublishInput { client_id, body };
+        let published = rooms::publish(&self.state, &self.user, room, &input).await?;
+        Ok(json!(published))
+    }
+
+    async fn typing(&mut self, room: &str) -> Result<serde_json::Value, ProtocolError> {
+        let sub = self.rooms.get_mut(room).ok_or_else(not_subscribed)?;
+        let now = Instant::now();
+        if sub
+            .last_typing
+            .is_some_and(|t| now.duration_since(t) < TYPING_INTERVAL)
+        {
+            return Ok(json!({}));
+        }
+        sub.last_typing = Some(now);
+        self.announce(room, TYPING, json!({ "user_id": &*self.user }))
+            .await;
+        Ok(json!({}))
+    }
+
+    async fn read(&mut self, room: &str, offset: i64) -> Result<serde_json::Value, ProtocolError> {
+        if offset < 1 {
+            return Err(ProtocolError::new("invalid_request", "offset must be at least 1"));
+        }
+        if uuid::Uuid::parse_str(room).is_err() {
+            return Err(ProtocolError::new(
+                "room_not_found",
+                "no such room, or you are not a member",
+            ));
+        }
+        let moved = async {
+            let mut conn = self.state.store.conn().await?;
+            if room_store::member(&mut conn, room, &self.user).await?.is_none() {
+                return Ok(None);
+            }
+            Ok::<_, Error>(Some(room_store::mark_read(&mut conn, room, &self.user, offset).await?))
+        }
+        .await?;
+        match moved {
+            None => Err(ProtocolError::new(
+                "room_not_found",
+                "no such room, or you are not a member",
+            )),
+            Some(moved) => {
+                if moved {
+                    self.announce(room, RECEIPT, json!({ "user_id": &*self.user, "offset": offset }))
+                        .await;
+                }
+                Ok(json!({ "room": room, "offset": offset, "moved": moved }))
+            }
+        }
+    }
+
+    async fn presence(&self, room: &str) -> Result<serde_json::Value, ProtocolError> {
+        if !self.rooms.contains_key(room) {
+            return Err(not_subscribed());
+        }
+        let users = self.gateway.presence.users(&self.state, room).await?;
+        Ok(json!({ "room": room, "users": users }))
+    }
+
+    async fn announce(&self, room: &str, kind: &str, payload: serde_json::Value) {
+        let event = Event {
+            topic: rooms::topic(room),
+            kind: kind.into(),
+            payload,
+        };
+        if let Err(e) = self.state.bus.publish(event).await {
+            tracing::debug!(error = %e, kind, "live notice not published");
+        }
+    }
+}
+
+fn not_subscribed() -> ProtocolError {
+    ProtocolError::new("not_subscribed", "subscribe to the room first")
+}
+
+fn resync_frame(room: &str, reason: &str) -> Utf8Bytes {
+    json!({ "type": "resync", "room": room, "reason": reason })
+        .to_string()
+        .into()
+}
+
+fn reason_of(code: u16) -> &'static str {
+    match code {
+        close::SLOW_CONSUMER => "slow consumer",
+        close::GOING_AWAY => "server shutting down",
+        _ => "closed",
+    }
+}
+
+/// Whether a receive error is tungstenite refusing an oversized frame.
+fn too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}

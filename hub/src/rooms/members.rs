@@ -1,0 +1,159 @@
+//! Joining, adding, removing and leaving, and referral of a case to another
+//! organization.
+
+use serde_json::json;
+
+use super::{RoomContext, RoomMemberView, member_view, topic};
+use crate::{
+    accounts::{Principal, RequestMeta},
+    audit::{self, AuditEvent, Outcome},
+    bus::Event,
+    error::{Error, Result},
+    policy,
+    state::AppState,
+    store::{orgs, rooms},
+};
+
+/// The bus kind telling gateways that a member left or was removed: their
+/// sockets stop receiving the room at once.
+pub const MEMBER_REMOVED: &str = "room.member_removed";
+
+/// Adds `user_id` (who must hold a role in an organization taking part in the
+/// room). A care-team member of a referred organization may add themselves.
+pub async fn add_member(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &RoomContext,
+    user_id: &str,
+    meta: &RequestMeta,
+) -> Result<RoomMemberView> {
+    if !policy::may_add_room_member(ctx, &caller.user_id, user_id) {
+        return Err(Error::Forbidden);
+    }
+    let room_id = &ctx.room.id;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    if rooms::roles_in_room_orgs(&mut tx, room_id, user_id)
+        .await?
+        .is_empty()
+    {
+        return Err(Error::NotFound(
+            "user in an organization taking part in this room",
+        ));
+    }
+    if !rooms::insert_member(&mut tx, room_id, user_id, &caller.user_id, now).await? {
+        return Err(Error::conflict(
+            "already_member",
+            "this user is already a member of the room",
+        ));
+    }
+    let member = rooms::member(&mut tx, room_id, user_id)
+        .await?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("member vanished")))?;
+    audit::commit_with(
+        tx,
+        &AuditEvent::new("room.member.add", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.room.org_id)
+            .target("room", room_id)
+            .details(json!({ "user_id": user_id, "patient_id": ctx.room.patient_id })),
+        now,
+    )
+    .await?;
+    Ok(member_view(member))
+}
+
+/// Removes a member, or lets a member leave. The room keeps at least one member.
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &RoomContext,
+    user_id: &str,
+    meta: &RequestMeta,
+) -> Result<()> {
+    if !policy::may_remove_room_member(ctx, &caller.user_id, user_id) {
+        return Err(Error::Forbidden);
+    }
+    let room_id = &ctx.room.id;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    if rooms::member(&mut tx, room_id, user_id).await?.is_none() {
+        return Err(Error::NotFound("member"));
+    }
+    if rooms::member_count(&mut tx, room_id).await? <= 1 {
+        return Err(Error::conflict(
+            "last_member",
+            "the last member cannot leave; the room would be unreachable",
+        ));
+    }
+    rooms::delete_member(&mut tx, room_id, user_id).await?;
+    let action = if user_id == caller.user_id {
+        "room.member.leave"
+    } else {
+        "room.member.remove"
+    };
+    audit::commit_with(
+        tx,
+        &AuditEvent::new(action, Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.room.org_id)
+            .target("room", room_id)
+            .details(json!({ "user_id": user_id })),
+        now,
+    )
+    .await?;
+    let event = Event {
+        topic: topic(room_id),
+        kind: MEMBER_REMOVED.into(),
+        payload: json!({ "user_id": user_id }),
+    };
+    if let Err(e) = state.bus.publish(event).await {
+        // The removal is committed; open sockets lose the room at their next
+        // write (membership is checked there) rather than at once.
+        tracing::warn!(error = %e, "member removal not announced");
+    }
+    Ok(())
+}
+
+/// Refers the case to another organization: its clinicians and admins may then
+/// join the room, and room members may add them.
+pub async fn refer(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &RoomContext,
+    org_id: &str,
+    meta: &RequestMeta,
+) -> Result<super::RoomView> {
+    if !policy::may_refer_room(ctx) {
+        return Err(Error::Forbidden);
+    }
+    if ctx.room.kind != "case" {
+        return Err(Error::conflict(
+            "not_a_case",
+            "only case rooms can be referred to another organization",
+        ));
+    }
+    let room_id = &ctx.room.id;
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    if uuid::Uuid::parse_str(org_id).is_err() || orgs::by_id(&mut tx, org_id).await?.is_none() {
+        return Err(Error::NotFound("organization"));
+    }
+    if !rooms::insert_org(&mut tx, room_id, org_id, "referred", &caller.user_id, now).await? {
+        return Err(Error::conflict(
+            "already_referred",
+            "this organization already takes part in the room",
+        ));
+    }
+    audit::commit_with(
+        tx,
+        &AuditEvent::new("room.refer", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(&ctx.room.org_id)
+            .target("room", room_id)
+            .details(json!({ "to_org_id": org_id, "patient_id": ctx.room.patient_id })),
+        now,
+    )
+    .await?;
+    super::get(state, room_id).await
+}

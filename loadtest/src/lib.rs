@@ -1,0 +1,78 @@
+//! `loadtest`: measures the HealthBridge hub's WebSocket gateway and a raw
+//! broadcast server built on the same stack (tokio + tungstenite), so the
+//! hub's numbers can be read against a ceiling.
+//!
+//! Layout: `cli` (arguments) → `scenario` (a `Plan`, with `hub_setup` for
+//! the hub's REST setup) → `coordinator` (workers, RSS, "go", the report) →
+//! `worker` (a slice of connections) → `peer` (one connection). Pure parts,
+//! tested where they live: `probe`, `frame`, `seq`, `stats`, `spread`,
+//! `outcome`, `report`, `rss`, `plan`.
+
+pub mod cli;
+pub mod clock;
+pub mod conn;
+pub mod coordinator;
+pub mod frame;
+pub mod hub_setup;
+pub mod limits;
+pub mod outcome;
+pub mod peer;
+pub mod plan;
+pub mod probe;
+pub mod raw_server;
+pub mod report;
+pub mod rss;
+pub mod scenario;
+pub mod seq;
+pub mod spread;
+pub mod stats;
+pub mod worker;
+
+use std::time::Duration;
+
+use cli::{Cli, Command};
+
+/// Runs a parsed command line to the end.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let (soft, hard) = limits::raise_nofile()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(dispatch(cli, soft, hard));
+    // A worker's stdin reader sits in a blocking read; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+async fn dispatch(cli: Cli, soft: u64, hard: u64) -> anyhow::Result<()> {
+    let scenario = match &cli.command {
+        Command::RawServer(args) => {
+            let config = raw_server::RawServerConfig {
+                queue: args.queue,
+                read_buffer: args.read_buffer,
+                stats_every: (args.stats_secs > 0).then(|| Duration::from_secs(args.stats_secs)),
+            };
+            let server = raw_server::start(&args.listen, config).await?;
+            eprintln!(
+                "raw-server: pid {} listening on {} (open files: {soft})",
+                std::process::id(),
+                server
+                    .addrs()
+                    .iter()
+                    .map(|a| format!("ws://{a}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            return server.run_until_ctrl_c().await;
+        }
+        Command::Worker => return worker::process_main().await,
+        Command::Idle(args) => (&args.target, scenario::idle(args)?),
+        Command::Fanout(args) => (&args.target, scenario::fanout(args)?),
+        Command::Chat(args) => (&args.target, scenario::chat(args)?),
+    };
+    let (target, scenario) = scenario;
+    let (plan, opts) = scenario::plan(target, scenario, hard).await?;
+    let report = coordinator::execute(plan, opts).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

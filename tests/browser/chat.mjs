@@ -1,0 +1,329 @@
+#!/usr/bin/env node
+// End-to-end test of the clinician console in a real browser (Debian's
+// Chromium driven by playwright-core): two users sign in through the UI, open
+// the same room, see each other online, see each other typing, exchange
+// messages, see read receipts, and find the conversation again after a reload.
+//
+// Environment:
+//   HUB_URL                 base URL of a running hub, e.g. http://127.0.0.1:8080
+//   HB_USER_A_EMAIL, HB_USER_A_PASSWORD
+//   HB_USER_B_EMAIL, HB_USER_B_PASSWORD
+//   HB_ROOM_ID              a room both users are members of
+//   CHROMIUM_PATH           default /usr/bin/chromium
+//   HB_ARTIFACTS_DIR        where screenshots go on failure (default: a temp dir)
+//   HB_STEP_TIMEOUT_MS      per wait, default 15000
+//   HB_TOTAL_TIMEOUT_MS     whole run, default 150000
+//
+// Exits 0 when every check passed, 1 with "FAIL: <step>: <why>" otherwise.
+
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name, fallback) => {
+  const v = process.env[name];
+  if (v !== undefined && v !== '') return v;
+  if (fallback !== undefined) return fallback;
+  console.error(`FAIL: setup: environment variable ${name} is required`);
+  process.exit(2);
+};
+
+const BASE = env('HUB_URL').replace(/\/+$/, '');
+const USERS = {
+  A: { email: env('HB_USER_A_EMAIL'), password: env('HB_USER_A_PASSWORD') },
+  B: { email: env('HB_USER_B_EMAIL'), password: env('HB_USER_B_PASSWORD') },
+};
+const ROOM = env('HB_ROOM_ID');
+const CHROMIUM = env('CHROMIUM_PATH', '/usr/bin/chromium');
+const STEP_MS = Number(env('HB_STEP_TIMEOUT_MS', '15000'));
+const TOTAL_MS = Number(env('HB_TOTAL_TIMEOUT_MS', '150000'));
+const EXPECTED_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+  "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+let passed = 0;
+let step = 'setup';
+let browser = null;
+const pages = {};
+const problems = []; // console errors, CSP violations, uncaught exceptions
+
+function ok(what) {
+  passed += 1;
+  console.log(`ok ${passed} - ${what}`);
+}
+
+class Failure extends Error {}
+
+function check(cond, message) {
+  if (!cond) throw new Failure(message);
+}
+
+async function fail(err) {
+  const why = err instanceof Failure ? err.message : err?.stack || String(err);
+  console.error(`FAIL: ${step}: ${why}`);
+  for (const p of problems) console.error(`  browser: ${p}`);
+  try {
+    const dir = process.env.HB_ARTIFACTS_DIR || mkdtempSync(join(tmpdir(), 'hb-browser-'));
+    mkdirSync(dir, { recursive: true });
+    for (const [who, page] of Object.entries(pages)) {
+      const file = join(dir, `failure-${who}.png`);
+      await page.screenshot({ path: file, fullPage: true, timeout: 5000 }).catch(() => {});
+      console.error(`  screenshot of user ${who}: ${file}`);
+    }
+  } catch {
+    /* screenshots are best effort */
+  }
+  console.error(`${passed} passed, 1 failed`);
+  await browser?.close().catch(() => {});
+  process.exit(1);
+}
+
+const deadline = setTimeout(() => {
+  fail(new Failure(`the whole run took longer than ${TOTAL_MS} ms`));
+}, TOTAL_MS);
+
+/** Waits for `fn` (run in the page) to return truthy; fails the step with `message` otherwise. */
+async function waitIn(page, message, fn, arg) {
+  try {
+    return await page.waitForFunction(fn, arg, { timeout: STEP_MS, polling: 100 });
+  } catch (e) {
+    if (e?.name === 'TimeoutError') throw new Failure(`${message} (waited ${STEP_MS} ms)`);
+    throw e;
+  }
+}
+
+function watch(page, who) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`${who} console error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`${who} uncaught: ${err.message}`));
+  page.on('requestfailed', (req) => {
+    // Navigations away from a page abort its pending requests; those are fine.
+    const failure = req.failure()?.errorText ?? '';
+    if (!failure.includes('ERR_ABORTED')) problems.push(`${who} request failed: ${req.url()} ${failure}`);
+  });
+}
+
+function assertNoBrowserProblems() {
+  const csp = problems.filter((p) => /Content Security Policy|Refused to/i.test(p));
+  check(csp.length === 0, `the Content-Security-Policy blocked something:\n  ${csp.join('\n  ')}`);
+  check(problems.length === 0, `the pages logged errors:\n  ${problems.join('\n  ')}`);
+}
+
+async function signIn(who) {
+  const page = pages[who];
+  const user = USERS[who];
+  step = `user ${who} signs in`;
+  const resp = await page.goto(`${BASE}/`, { waitUntil: 'load', timeout: STEP_MS });
+  check(resp && resp.status() === 200, `GET / answered ${resp?.status()}`);
+  const headers = resp.headers();
+  check(headers['content-security-policy'] === EXPECTED_CSP, `CSP of / is ${headers['content-security-policy']}`);
+  check(headers['content-type']?.startsWith('text/html'), `content type of / is ${headers['content-type']}`);
+
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  try {
+    await page.waitForURL('**/web/app.html**', { timeout: STEP_MS });
+  } catch {
+    const error = await page.locator('#login-error').textContent().catch(() => '');
+    throw new Failure(`did not reach the rooms page; the form says: ${error || '(nothing)'}`);
+  }
+  await waitIn(page, 'the signed-in user never appeared in the header', () => {
+    const w = document.getElementById('whoami');
+    return w && !w.hidden && w.dataset.userId;
+  });
+  const id = await page.locator('#whoami').getAttribute('data-user-id');
+  const name = (await page.locator('#whoami-name').textContent()).trim();
+  // Tokens must not be kept in localStorage.
+  const local = await page.evaluate(() => Object.keys(localStorage).length);
+  check(local === 0, 'something was written to localStorage');
+  check(!page.url().includes('token'), 'a token is in the URL');
+  ok(`user ${who} (${name}) signed in through the form`);
+  return { id, name };
+}
+
+async function openRoom(who) {
+  const page = pages[who];
+  step = `user ${who} opens the room`;
+  const link = page.locator(`#rooms-list a[data-room-id="${ROOM}"]`);
+  try {
+    await link.waitFor({ timeout: STEP_MS });
+  } catch {
+    const status = await page.locator('#rooms-status').textContent().catch(() => '');
+    throw new Failure(`room ${ROOM} is not in the room list (${status || 'no status'})`);
+  }
+  await link.click();
+  await waitIn(page, 'the live connection never opened', () =>
+    document.getElementById('conn-status')?.dataset.state === 'open',
+  );
+  await waitIn(page, 'the room never finished loading', () => {
+    const view = document.getElementById('room-view');
+    const status = document.getElementById('history-status')?.textContent ?? '';
+    return view && !view.hidden && !status.startsWith('Loading');
+  });
+  const error = page.locator('#room-error');
+  check(!(await error.isVisible()), `the room shows an error: ${await error.textContent()}`);
+  ok(`user ${who} opened the room and is connected`);
+}
+
+async function expectOnline(who, other) {
+  step = `user ${who} sees ${other.name} online`;
+  await waitIn(
+    pages[who],
+    `${other.name} (${other.id}) is not in the presence list`,
+    (id) => !!document.querySelector(`#presence-list li[data-user-id="${id}"]`),
+    other.id,
+  );
+  const text = await pages[who].locator(`#presence-list li[data-user-id="${other.id}"]`).textContent();
+  check(text.includes(other.name), `presence shows "${text}" instead of ${other.name}`);
+  ok(`user ${who} sees ${other.name} online`);
+}
+
+/** `from` types and sends `text` with the keyboard; `to` sees typing, then the message. */
+async function converse(from, to, ids, text) {
+  const sender = pages[from];
+  const receiver = pages[to];
+  step = `user ${from} types`;
+  const box = sender.getByRole('textbox', { name: 'Message', exact: true });
+  await box.click();
+  await sender.keyboard.type(text.slice(0, 12), { delay: 30 });
+  await waitIn(
+    receiver,
+    `user ${to} never saw "${ids[from].name} is typing"`,
+    (name) => (document.getElementById('typing')?.textContent ?? '').includes(`${name} is typing`),
+    ids[from].name,
+  );
+  ok(`user ${to} sees that ${ids[from].name} is typing`);
+
+  step = `user ${from} sends a message`;
+  await sender.keyboard.type(text.slice(12));
+  await sender.keyboard.press('Enter');
+  await waitIn(
+    sender,
+    'the sent message never left the "Sending…" state',
+    (t) =>
+      [...document.querySelectorAll('#messages li.msg')].some(
+        (li) => !li.classList.contains('pending') && li.querySelector('.msg-body')?.textContent === t,
+      ),
+    text,
+  );
+  check((await box.inputValue()) === '', 'the composer was not cleared after sending');
+
+  step = `user ${to} receives the message`;
+  await waitIn(
+    receiver,
+    `user ${to} never received "${text}"`,
+    (t) => [...document.querySelectorAll('#messages .msg-body')].some((b) => b.textContent === t),
+    text,
+  );
+  const sentBy = await receiver
+    .locator('#messages li.msg', { hasText: text })
+    .locator('.msg-sender')
+    .textContent();
+  check(sentBy === ids[from].name, `the message is attributed to "${sentBy}", not ${ids[from].name}`);
+  const announced = await receiver.locator('#announcer').textContent();
+  check(announced.includes(text), 'the new message was not announced in the aria-live region');
+  for (const who of [from, to]) {
+    const count = await pages[who].locator('#messages .msg-body', { hasText: text }).count();
+    check(count === 1, `user ${who} shows the message ${count} times`);
+  }
+  ok(`user ${to} received "${text}" from ${ids[from].name}, shown once on both sides`);
+}
+
+async function expectSeenBy(who, reader, text) {
+  step = `user ${who} sees that ${reader.name} read the message`;
+  await waitIn(
+    pages[who],
+    `no "Seen by ${reader.name}" on "${text}"`,
+    ({ t, name }) => {
+      const li = [...document.querySelectorAll('#messages li.msg.mine')].find(
+        (l) => l.querySelector('.msg-body')?.textContent === t,
+      );
+      return li?.querySelector('.msg-seen')?.textContent.includes(name);
+    },
+    { t: text, name: reader.name },
+  );
+  ok(`user ${who} sees "Seen by ${reader.name}"`);
+}
+
+async function main() {
+  step = 'launch Chromium';
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // playwright-core gives every launch a fresh, temporary user data dir.
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    timeout: 30000,
+  });
+  ok(`Chromium ${browser.version()} started`);
+
+  for (const who of ['A', 'B']) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    pages[who] = await context.newPage();
+    watch(pages[who], who);
+  }
+
+  const ids = {};
+  ids.A = await signIn('A');
+  ids.B = await signIn('B');
+  check(ids.A.id !== ids.B.id, 'both users have the same id');
+
+  await openRoom('A');
+  await openRoom('B');
+  await expectOnline('A', ids.B);
+  await expectOnline('B', ids.A);
+
+  const stamp = Date.now().toString(36);
+  const fromA = `Hello from A, BP 120/80 <b>${stamp}</b>`;
+  const fromB = `Reply from B: noted & agreed ${stamp}`;
+  await converse('A', 'B', ids, fromA);
+  await converse('B', 'A', ids, fromB);
+
+  // Both pages show the newest messages, so each sends a read receipt.
+  await expectSeenBy('A', ids.B, fromA);
+  await expectSeenBy('B', ids.A, fromB);
+
+  step = 'user B reloads the page';
+  await pages.B.reload({ waitUntil: 'load', timeout: STEP_MS });
+  check(pages.B.url().includes('/web/app.html'), `after a reload user B is at ${pages.B.url()} (signed out?)`);
+  await waitIn(pages.B, 'the room did not reopen after a reload', () =>
+    document.getElementById('conn-status')?.dataset.state === 'open' &&
+    !document.getElementById('room-view')?.hidden,
+  );
+  for (const text of [fromA, fromB]) {
+    await waitIn(
+      pages.B,
+      `"${text}" is not in the history after a reload`,
+      (t) => [...document.querySelectorAll('#messages .msg-body')].filter((b) => b.textContent === t).length === 1,
+      text,
+    );
+  }
+  ok('after a reload user B is still signed in and the history shows both messages once');
+  await expectOnline('A', ids.B);
+
+  step = 'markup was not interpreted';
+  const bold = await pages.B.locator('#messages b').count();
+  check(bold === 0, 'a message body was rendered as HTML');
+  ok('message bodies are shown as text, not HTML');
+
+  step = 'browser console';
+  assertNoBrowserProblems();
+  ok('no console errors, failed requests or CSP violations');
+
+  clearTimeout(deadline);
+  await browser.close();
+  console.log(`${passed} passed, 0 failed`);
+}
+
+main().catch(fail);
+

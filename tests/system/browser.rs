@@ -1,0 +1,268 @@
+//! The clinician console in a real browser: the real `hub` binary serves the
+//! embedded pages, two clinicians in one organization share a case room, and
+//! `tests/browser/chat.mjs` (playwright-core driving Debian's Chromium) signs
+//! both in through the UI and has them chat. Without Node.js or Chromium the
+//! test says so and skips, unless `HUB_TEST_REQUIRE_SERVICES=1`, where it fails.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::support::process::{HubProcess, hub_command};
+
+const ADMIN_EMAIL: &str = "root@example.org";
+const ADMIN_PASSWORD: &str = "bootstrap passphrase 2026";
+const PASSWORD: &str = "correct horse battery staple 42";
+/// The whole browser run; chat.mjs has its own, shorter limit.
+const BROWSER_LIMIT: Duration = Duration::from_secs(240);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Skips (returns false) or, when services are required, fails.
+fn unavailable(what: &str) -> bool {
+    if std::env::var("HUB_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("HUB_TEST_REQUIRE_SERVICES=1 but {what}");
+    }
+    eprintln!("skipping the browser test: {what}");
+    false
+}
+
+fn runs(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn chromium_path() -> PathBuf {
+    std::env::var_os("CHROMIUM_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Node.js, npm and Chromium are all there (or the test should not run).
+fn tools_present() -> bool {
+    if !runs("node", "--version") {
+        return unavailable("node is not installed (apt-get install nodejs npm)");
+    }
+    if !runs("npm", "--version") {
+        return unavailable("npm is not installed (apt-get install npm)");
+    }
+    if !chromium_path().is_file() {
+        return unavailable(&format!(
+            "{} is missing (apt-get install chromium chromium-driver)",
+            chromium_path().display()
+        ));
+    }
+    true
+}
+
+/// `npm ci` in tests/browser when its node_modules is missing.
+fn install_playwright(dir: &Path) {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
+        return;
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .output()
+        .expect("run npm ci");
+    assert!(
+        out.status.success(),
+        "npm ci in {} failed:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+    expect: u16,
+) -> Value {
+    let mut req = client.post(format!("{base}{path}")).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, expect, "POST {path}: {body}");
+    body
+}
+
+async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let pair = call(
+        client,
+        base,
+        "/api/v1/auth/login",
+        None,
+        json!({ "email": email, "password": password }),
+        200,
+    )
+    .await;
+    pair["access_token"].as_str().expect("token").to_owned()
+}
+
+fn bootstrap_admin(data_dir: &Path) {
+    let mut create = hub_command()
+        .args([
+            "user",
+            "create",
+            "--email",
+            ADMIN_EMAIL,
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .env("HUB_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hub user create");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{ADMIN_PASSWORD}\n").as_bytes())
+        .expect("write password");
+    let out = create.wait_with_output().expect("hub user create");
+    assert!(
+        out.status.success(),
+        "hub user create: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn two_clinicians_chat_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let browser_dir = repo_root().join("tests/browser");
+    install_playwright(&browser_dir);
+
+    let data_dir = std::env::temp_dir()
+        .join(format!("hub-browser-{}", uuid::Uuid::new_v4()))
+        .join("data");
+    std::fs::create_dir_all(data_dir.parent().expect("parent")).expect("temp dir");
+    bootstrap_admin(&data_dir);
+    let server = HubProcess::start(&data_dir).await;
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+
+    // An organization with two clinicians, through the API.
+    let admin = login(&client, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let org = call(
+        &client,
+        &base,
+        "/api/v1/orgs",
+        Some(&admin),
+        json!({ "name": "Riverside Clinic" }),
+        201,
+    )
+    .await;
+    let org_id = org["id"].as_str().expect("org id").to_owned();
+    let mut ids = Vec::new();
+    for (email, name) in [
+        ("ana@example.org", "Dr Ana Alves"),
+        ("ben@example.org", "Dr Ben Brown"),
+    ] {
+        let user = call(
+            &client,
+            &base,
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": email, "password": PASSWORD, "display_name": name }),
+            201,
+        )
+        .await;
+        ids.push(user["user_id"].as_str().expect("user id").to_owned());
+        call(
+            &client,
+            &base,
+            &format!("/api/v1/orgs/{org_id}/members"),
+            Some(&admin),
+            json!({ "email": email, "role": "clinician" }),
+            201,
+        )
+        .await;
+    }
+    let ana = login(&client, &base, "ana@example.org", PASSWORD).await;
+    let room = call(
+        &client,
+        &base,
+        &format!("/api/v1/orgs/{org_id}/rooms"),
+        Some(&ana),
+        json!({ "kind": "case", "title": "Bed 12: chest pain", "member_ids": [ids[1]] }),
+        201,
+    )
+    .await;
+    let room_id = room["id"].as_str().expect("room id").to_owned();
+
+    // The browser run, with its output in files (no pipe to fill up) and a
+    // limit, so a hung browser cannot hang the test.
+    let run_dir = data_dir.parent().expect("parent").to_path_buf();
+    let stdout_file = std::fs::File::create(run_dir.join("browser.out")).expect("output file");
+    let stderr_file = std::fs::File::create(run_dir.join("browser.err")).expect("output file");
+    let mut child = Command::new("node")
+        .arg(browser_dir.join("chat.mjs"))
+        .current_dir(&browser_dir)
+        .env("HUB_URL", &base)
+        .env("HB_USER_A_EMAIL", "ana@example.org")
+        .env("HB_USER_A_PASSWORD", PASSWORD)
+        .env("HB_USER_B_EMAIL", "ben@example.org")
+        .env("HB_USER_B_PASSWORD", PASSWORD)
+        .env("HB_ROOM_ID", &room_id)
+        .env("CHROMIUM_PATH", chromium_path())
+        .env("HB_ARTIFACTS_DIR", run_dir.join("artifacts"))
+        .stdout(stdout_file)
+        .stderr(stderr_file)
+        .spawn()
+        .expect("spawn node chat.mjs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break Some(status);
+        }
+        if started.elapsed() > BROWSER_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let stdout = std::fs::read_to_string(run_dir.join("browser.out")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(run_dir.join("browser.err")).unwrap_or_default();
+    drop(server);
+    let status = status.unwrap_or_else(|| {
+        panic!("the browser test did not finish within {BROWSER_LIMIT:?}\n{stdout}\n{stderr}")
+    });
+    assert!(
+        status.success(),
+        "the browser test failed ({status}):\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}\n{stderr}");
+    let _ = std::fs::remove_dir_all(&run_dir);
+}

@@ -1,0 +1,102 @@
+// The sign-in page: email + password, then a one-time code when the account
+// has MFA on (the API answers `mfa_required`).
+
+import { ApiError, loadStoredSession, login } from './api.js';
+import { takeFlash } from './dom.js';
+
+const APP = '/web/app.html';
+
+if (loadStoredSession()) {
+  location.replace(APP);
+}
+
+const form = document.getElementById('login-form');
+const email = document.getElementById('email');
+const password = document.getElementById('password');
+const codeField = document.getElementById('code-field');
+const code = document.getElementById('code');
+const submit = document.getElementById('login-submit');
+const errorBox = document.getElementById('login-error');
+const status = document.getElementById('login-status');
+
+function showError(message, field) {
+  errorBox.textContent = message;
+  errorBox.hidden = false;
+  for (const input of [email, password, code]) input.removeAttribute('aria-invalid');
+  if (field) {
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+  }
+}
+
+function clearError() {
+  errorBox.hidden = true;
+  errorBox.textContent = '';
+  for (const input of [email, password, code]) input.removeAttribute('aria-invalid');
+}
+
+function busy(on) {
+  submit.disabled = on;
+  form.setAttribute('aria-busy', on ? 'true' : 'false');
+  status.textContent = on ? 'Signing in…' : '';
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  clearError();
+  if (!email.value.trim()) return showError('Enter your email address.', email);
+  if (!password.value) return showError('Enter your password.', password);
+  const needCode = !codeField.hidden;
+  if (needCode && !code.value.trim()) return showError('Enter your one-time code.', code);
+
+  busy(true);
+  try {
+    await login(email.value.trim(), password.value, needCode ? code.value : undefined);
+    status.textContent = 'Signed in. Opening your rooms…';
+    location.replace(APP);
+    return;
+  } catch (e) {
+    busy(false);
+    if (!(e instanceof ApiError)) {
+      showError('Something went wrong. Please try again.');
+      return;
+    }
+    switch (e.code) {
+      case 'mfa_required':
+        codeField.hidden = false;
+        code.required = true;
+        code.setAttribute('aria-required', 'true');
+        showError('This account uses two-step sign-in. Enter your one-time code.', code);
+        break;
+      case 'invalid_mfa_code':
+        code.value = '';
+        showError(e.message, code);
+        break;
+      case 'invalid_credentials':
+        password.value = '';
+        showError(e.message, password);
+        break;
+      case 'too_many_attempts':
+      case 'account_locked':
+        showError(
+          e.retryAfter
+            ? `${e.message} Try again in ${formatWait(e.retryAfter)}.`
+            : e.message,
+        );
+        break;
+      default:
+        showError(e.message);
+    }
+  }
+});
+
+function formatWait(seconds) {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
+const flash = takeFlash();
+if (flash) {
+  status.textContent = flash;
+}
