@@ -197,7 +197,11 @@ pub fn may_create_room(
 /// May the caller add `target_id` to the room? Care-team members of the room add
 /// anyone from a taking-part organization; a care-team member of a taking-part
 /// organization (a referral) may join by adding themselves.
-pub fn may_add_room_member(ctx: &crate::rooms::RoomContext, actor_id: &str, target_id: &str) -> bool {
+pub fn may_add_room_member(
+    ctx: &crate::rooms::RoomContext,
+    actor_id: &str,
+    target_id: &str,
+) -> bool {
     ctx.care_team() && (ctx.member || actor_id == target_id)
 }
 

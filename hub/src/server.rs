@@ -125,13 +125,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let state = self.state.clone();
-        let heartbeat = tokio::spawn(
-            state
-                .gateway
-                .presence
-                .clone()
-                .run_heartbeat(state.clone()),
-        );
+        let heartbeat = tokio::spawn(state.gateway.presence.clone().run_heartbeat(state.clone()));
         // Open sockets are not requests: tell them to move to another node (1001)
         // when shutdown begins rather than letting the drain deadline cut them.
         let gateway = state.gateway.clone();

@@ -182,6 +182,13 @@ struct Publishing {
     publisher: u32,
     /// Messages per second, or `None` for "as fast as acknowledged".
     rate: Option<f64>,
+    /// At a rate: exactly this many messages (rate × duration), message `k`
+    /// due at `k / rate`, so runs are comparable message for message. A
+    /// publisher that falls behind keeps going (up to twice the duration)
+    /// and the report's achieved rate shows it.
+    count: u64,
+    /// When the last message was sent (or publishing was cut off).
+    finished: Option<Instant>,
     window: usize,
     /// Offset of this publisher's schedule, so a room's members do not all
     /// send in the same millisecond.
@@ -279,6 +286,8 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
         ) => Some(Publishing {
             publisher,
             rate,
+            count: rate.map_or(u64::MAX, |r| message_count(r, duration)),
+            finished: None,
             window: window.max(1),
             phase: Duration::ZERO,
             seq: 0,
@@ -297,6 +306,8 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
             Some(Publishing {
                 publisher,
                 rate: Some(rate),
+                count: message_count(rate, duration),
+                finished: None,
                 window: usize::MAX,
                 phase: Duration::from_secs_f64(rand::random::<f64>() / rate.max(1e-9)),
                 seq: 0,
@@ -319,7 +330,12 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
     'run: loop {
         if started.is_none() && go.borrow().is_some() {
             let now = Instant::now();
-            started = Some((now, now + duration, now + duration + drain));
+            // Receivers normally stop at the publishers' fin markers; the
+            // deadline only ends a run whose fin never comes, after the
+            // longest a lagging publisher may go on (see `cut_off`) plus the
+            // drain.
+            let slack = duration.max(Duration::from_secs(5));
+            started = Some((now, now + duration, now + duration + slack + drain));
         }
         let mut wake = far;
         if let Some((start, publish_end, deadline)) = started {
@@ -330,9 +346,15 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
             wake = deadline;
             if let Some(p) = publishing.as_mut() {
                 let mut fed = 0;
-                if now < publish_end {
-                    wake = wake.min(publish_end);
-                    while fed < SEND_BATCH {
+                let cut_off = publish_end + duration.max(Duration::from_secs(5));
+                let active = p.finished.is_none()
+                    && match p.rate {
+                        Some(_) => p.seq < p.count && now < cut_off,
+                        None => now < publish_end,
+                    };
+                if active {
+                    wake = wake.min(if p.rate.is_some() { cut_off } else { publish_end });
+                    while fed < SEND_BATCH && p.seq < p.count {
                         let may_send = match p.rate {
                             Some(rate) => {
                                 let due = start + p.phase + Duration::from_secs_f64(p.seq as f64 / rate);
@@ -364,17 +386,19 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
                         out.last_send_ns = Some(t_ns);
                         fed += 1;
                     }
-                    if fed == SEND_BATCH {
-                        // More is due: read first, then come straight back.
+                    if fed == SEND_BATCH || p.seq >= p.count {
+                        // More is due (read first, then come straight back),
+                        // or all is sent (go on to the fin marker).
                         wake = now;
                     }
                 } else {
+                    let finished = *p.finished.get_or_insert(now);
                     let send_fin = match p.fin {
-                        Fin::Pending if p.in_flight.is_empty() || now >= publish_end + ACK_GRACE => {
+                        Fin::Pending if p.in_flight.is_empty() || now >= finished + ACK_GRACE => {
                             Some(0)
                         }
                         Fin::Pending => {
-                            wake = wake.min(publish_end + ACK_GRACE);
+                            wake = wake.min(finished + ACK_GRACE);
                             None
                         }
                         Fin::RetryAt { at, tries } if at <= now => Some(tries + 1),
@@ -455,6 +479,11 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
     if !lost {
         conn::close(ws).await;
     }
+}
+
+/// Messages a publisher at `rate` sends in `duration` (at least one).
+fn message_count(rate: f64, duration: Duration) -> u64 {
+    ((rate * duration.as_secs_f64()) - 1e-9).ceil().max(1.0) as u64
 }
 
 /// One text frame from the server.

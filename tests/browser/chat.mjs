@@ -248,6 +248,143 @@ async function expectSeenBy(who, reader, text) {
   ok(`user ${who} sees "Seen by ${reader.name}"`);
 }
 
+/** Resolvable promise. */
+function gate() {
+  let open;
+  const promise = new Promise((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+/**
+ * User B's second session, in its own context, with its WebSocket routed
+ * through the test (the other two use the browser's own sockets): cut the
+ * connection, hold the reconnect while A sends, and check that B recovers the
+ * missed message with `since`; then force an early token refresh and check
+ * the socket is handed the new token with a `refresh` frame.
+ */
+async function resilience(ids) {
+  step = 'user B signs in a second time (routed socket)';
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const log = { connections: 0, sent: [], received: [], current: null, hold: null };
+  await context.routeWebSocket(/\/ws$/, async (ws) => {
+    log.connections += 1;
+    if (log.hold) await log.hold.promise;
+    const server = ws.connectToServer();
+    log.current = { ws, server };
+    ws.onMessage((m) => {
+      log.sent.push(JSON.parse(String(m)));
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      log.received.push(JSON.parse(String(m)));
+      ws.send(m);
+    });
+  });
+  pages.B2 = await context.newPage();
+  watch(pages.B2, 'B2');
+  USERS.B2 = USERS.B;
+  await signIn('B2');
+  await openRoom('B2');
+  const before = log.sent.filter((f) => f.type === 'subscribe').length;
+  check(before === 1, `expected one subscribe on the first connection, saw ${before}`);
+
+  step = 'the connection of B2 is cut (4004) and its reconnect held back';
+  log.hold = gate();
+  const { ws, server } = log.current;
+  await ws.close({ code: 4004, reason: 'slow consumer (test)' });
+  await server.close().catch(() => {});
+  await waitIn(pages.B2, 'the page did not notice the lost connection', () =>
+    ['reconnecting', 'connecting'].includes(document.getElementById('conn-status')?.dataset.state),
+  );
+  const status = await pages.B2.locator('#conn-status').textContent();
+  ok(`B2 shows the lost connection ("${status}")`);
+
+  step = 'user A sends while B2 is disconnected';
+  const missed = `Sent while B2 was away ${Date.now().toString(36)}`;
+  const box = pages.A.getByRole('textbox', { name: 'Message', exact: true });
+  await box.fill(missed);
+  await box.press('Enter');
+  await waitIn(
+    pages.A,
+    'the message sent while B2 was away was not stored',
+    (t) =>
+      [...document.querySelectorAll('#messages li.msg:not(.pending) .msg-body')].some((b) => b.textContent === t),
+    missed,
+  );
+
+  step = 'B2 reconnects and recovers the missed message';
+  const sentBefore = log.sent.length;
+  log.hold.open();
+  log.hold = null;
+  await waitIn(pages.B2, 'B2 did not reconnect', () =>
+    document.getElementById('conn-status')?.dataset.state === 'open',
+  );
+  await waitIn(
+    pages.B2,
+    'B2 never showed the message sent while it was away',
+    (t) => [...document.querySelectorAll('#messages .msg-body')].filter((b) => b.textContent === t).length === 1,
+    missed,
+  );
+  const after = log.sent.slice(sentBefore);
+  check(after[0]?.type === 'auth', `the first frame after reconnecting was ${after[0]?.type}, not auth`);
+  const resub = after.find((f) => f.type === 'subscribe');
+  check(resub?.since && typeof resub.since.offset === 'number', 'the re-subscribe carried no since');
+  const reply = log.received.find((f) => f.id === resub.id);
+  check(reply?.type === 'reply', `the re-subscribe was answered with ${JSON.stringify(reply)}`);
+  check(
+    reply.result.recovered === true &&
+      (reply.result.missed ?? []).some((e) => e.body === missed),
+    `the server did not recover the missed message: ${JSON.stringify(reply.result)}`,
+  );
+  const count = await pages.B2.locator('#messages .msg-body', { hasText: missed }).count();
+  check(count === 1, `B2 shows the recovered message ${count} times`);
+  check(log.connections === 2, `expected 2 connections, saw ${log.connections}`);
+  ok(`B2 reconnected, subscribed with since=${resub.since.offset} and recovered the missed message once`);
+
+  step = 'B2 refreshes its access token early';
+  const old = await pages.B2.evaluate(() => JSON.parse(sessionStorage.getItem('healthbridge.session')));
+  // Pretend the token expires in 61 s: the page refreshes 60 s before expiry.
+  await pages.B2.evaluate(() => {
+    const s = JSON.parse(sessionStorage.getItem('healthbridge.session'));
+    s.expires_at = Date.now() + 61_000;
+    sessionStorage.setItem('healthbridge.session', JSON.stringify(s));
+  });
+  // Request ids start again at 1 in the reloaded page: look only at new frames.
+  log.sent.length = 0;
+  log.received.length = 0;
+  await pages.B2.reload({ waitUntil: 'load' });
+  await waitIn(pages.B2, 'B2 did not come back after a reload', () =>
+    document.getElementById('conn-status')?.dataset.state === 'open',
+  );
+  await waitIn(
+    pages.B2,
+    'the access token was not refreshed',
+    (oldToken) => JSON.parse(sessionStorage.getItem('healthbridge.session')).refresh_token !== oldToken,
+    old.refresh_token,
+  );
+  const refreshFrame = await (async () => {
+    const until = Date.now() + STEP_MS;
+    while (Date.now() < until) {
+      const f = log.sent.find((x) => x.type === 'refresh');
+      if (f && log.received.some((r) => r.id === f.id)) return f;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return log.sent.find((x) => x.type === 'refresh');
+  })();
+  check(refreshFrame, 'no refresh frame was sent on the socket');
+  const fresh = await pages.B2.evaluate(() => JSON.parse(sessionStorage.getItem('healthbridge.session')));
+  check(refreshFrame.token === fresh.access_token, 'the refresh frame did not carry the new access token');
+  const refreshReply = log.received.find((r) => r.id === refreshFrame.id);
+  check(refreshReply?.type === 'reply', `the refresh frame was answered with ${JSON.stringify(refreshReply)}`);
+  check(refreshReply.result?.token_expires_at, 'the refresh reply has no token_expires_at');
+  ok('B2 refreshed its token over REST and handed it to the socket');
+
+  await context.close();
+  delete pages.B2;
+}
+
 async function main() {
   step = 'launch Chromium';
   browser = await chromium.launch({
@@ -310,6 +447,8 @@ async function main() {
   }
   ok('after a reload user B is still signed in and the history shows both messages once');
   await expectOnline('A', ids.B);
+
+  await resilience(ids);
 
   step = 'markup was not interpreted';
   const bold = await pages.B.locator('#messages b').count();

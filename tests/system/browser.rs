@@ -155,6 +155,28 @@ fn bootstrap_admin(data_dir: &Path) {
     );
 }
 
+/// The protocol client `web/js/live.js` against a scripted fake socket
+/// (`tests/browser/live.test.mjs`, Node's own test runner; no browser).
+#[test]
+fn the_live_protocol_client_passes_its_unit_tests() {
+    if !runs("node", "--version") {
+        unavailable("node is not installed (apt-get install nodejs npm)");
+        return;
+    }
+    let out = Command::new("node")
+        .args(["--test", "live.test.mjs"])
+        .current_dir(repo_root().join("tests/browser"))
+        .output()
+        .expect("run node --test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node --test live.test.mjs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("# fail 0"), "{stdout}");
+}
+
 #[tokio::test]
 async fn two_clinicians_chat_in_a_real_browser() {
     if !tools_present() {

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod faults;
 mod live;
+mod live_limits;
 mod mfa;
 mod orgs;
 mod support;

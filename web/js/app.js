@@ -86,6 +86,16 @@ live.addEventListener('open', (e) => {
 
 live.addEventListener('authfailed', () => session.end('socket'));
 
+live.addEventListener('removed', (e) => {
+  if (current && e.detail.room === current.id) {
+    showRoomError({ message: 'You are no longer a member of this room.' });
+    ui.composer.querySelectorAll('textarea, button').forEach((c) => {
+      c.disabled = true;
+    });
+  }
+  loadRooms().catch(() => {});
+});
+
 live.addEventListener('reset', (e) => {
   if (current && e.detail.room === current.id) {
     loadLatestHistory(current, e.detail.reason !== 'initial').catch(showRoomError);
@@ -248,6 +258,9 @@ async function openRoom(roomId) {
   ui.presence.replaceChildren();
   ui.typing.textContent = '';
   ui.loadOlder.hidden = true;
+  ui.composer.querySelectorAll('textarea, button').forEach((c) => {
+    c.disabled = false;
+  });
   ui.historyStatus.textContent = 'Loading messages…';
   const summary = rooms.find((r) => r.id === roomId);
   ui.roomTitle.textContent = summary ? roomLabel(summary) : 'Room';

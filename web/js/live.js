@@ -18,6 +18,8 @@
 //   presence  {room, users: [user ids]}       the full current set
 //   typing    {room, user_id}
 //   receipt   {room, user_id, offset}
+//   removed   {room, reason}                  the server ended the subscription
+//             (the user was removed from the room); the room is forgotten
 //   authfailed {code}                          4001/4003: log in again
 //   protocolerror {error}                      an error frame with id null
 
@@ -341,7 +343,7 @@ export class LiveClient extends EventTarget {
     return [...(this.rooms.get(room)?.presence ?? [])];
   }
 
-  #subscribe(room) {
+  #subscribe(room, retried = false) {
     const state = this.rooms.get(room);
     if (!state) return Promise.reject(new LiveError('not_subscribed', 'Room not followed.'));
     if (state.pending) return state.pending;
@@ -377,8 +379,14 @@ export class LiveClient extends EventTarget {
         this.#flushOutbox(room);
         return result;
       })
-      .catch((e) => {
-        if (this.rooms.get(room) === state) state.pending = null;
+      .catch(async (e) => {
+        if (this.rooms.get(room) !== state) throw e;
+        state.pending = null;
+        // Our view and the server's disagree: drop the server's subscription and retry once.
+        if (e.code === 'already_subscribed' && !retried && ws === this.ws) {
+          await this.request('unsubscribe', { room }).catch(() => {});
+          return this.#subscribe(room, true);
+        }
         throw e;
       });
     state.pending = pending;
@@ -436,6 +444,17 @@ export class LiveClient extends EventTarget {
         break;
       case 'resync':
         this.#resync(frame.room, frame.reason ?? 'resync');
+        break;
+      case 'unsubscribed':
+        // Not in protocol.md v1 yet: the server drops a removed member's subscription.
+        this.rooms.delete(frame.room);
+        for (const [clientId, item] of this.outbox) {
+          if (item.room === frame.room) {
+            this.outbox.delete(clientId);
+            item.reject(new LiveError('room_not_found', 'You are no longer a member of this room.'));
+          }
+        }
+        this.#emit('removed', { room: frame.room, reason: frame.reason ?? 'removed' });
         break;
       default:
         break;

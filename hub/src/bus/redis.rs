@@ -132,6 +132,12 @@ impl RedisBus {
     }
 
     async fn connect_with(url: &str, sweep_every: Duration) -> Result<Self, BusError> {
+        if url.starts_with("rediss://") {
+            // Said plainly, rather than as the crate's "invalid URL".
+            return Err(BusError::Unavailable(
+                "rediss:// (Redis over TLS) is not supported by this build".into(),
+            ));
+        }
         // The URL may hold a password: never put it or its parse error in a message.
         let info = url
             .into_connection_info()
@@ -935,5 +941,10 @@ mod tests {
         let error = RedisBus::connect("redis://127.0.0.1:1").await.unwrap_err();
         assert!(matches!(error, BusError::Unavailable(_)));
         assert!(RedisBus::connect("not a url").await.is_err());
+        let Err(BusError::Unavailable(tls)) = RedisBus::connect("rediss://127.0.0.1:1").await
+        else {
+            panic!("rediss:// accepted");
+        };
+        assert!(tls.contains("TLS"), "{tls}");
     }
 }

@@ -364,7 +364,9 @@ impl Config {
             return invalid("gateway rates must be at least 1");
         }
         if g.ping_interval_secs == 0 || g.idle_timeout_secs <= g.ping_interval_secs {
-            return invalid("gateway.idle_timeout_secs must exceed ping_interval_secs (at least 1)");
+            return invalid(
+                "gateway.idle_timeout_secs must exceed ping_interval_secs (at least 1)",
+            );
         }
         if !(1..=300).contains(&g.auth_timeout_secs) {
             return invalid("gateway.auth_timeout_secs must be between 1 and 300");

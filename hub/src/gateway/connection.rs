@@ -28,6 +28,9 @@ use crate::{
     store::{rooms as room_store, sessions},
 };
 
+/// How long a closing socket may take to accept its close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Minimum spacing of typing notices per room and socket.
 const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -77,12 +80,24 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
         Err(ending) => ending,
     };
     if let Some((code, reason)) = ending {
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        // A slow consumer's buffers may be full: give the close frame a few
+        // seconds to get through, then drop the socket regardless.
+        let close = socket.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        // Complete the closing handshake: read (and discard) until the client's
+        // close arrives. Dropping the socket with unread input would make the
+        // kernel send a reset, and the client would never see the close code.
+        let drain = async {
+            while let Some(Ok(m)) = socket.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
     }
     gateway.open_connections.fetch_sub(1, Ordering::Relaxed);
 }
@@ -194,18 +209,18 @@ impl Connection {
                         Message::Close(_) => return None,
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
-                    if let Some(frame) = answer
-                        && socket.send(Message::Text(frame)).await.is_err()
-                    {
-                        return None;
+                    if let Some(frame) = answer {
+                        if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
+                            return ending;
+                        }
                     }
                 }
                 item = queue.recv() => {
                     let Some(item) = item else { return None };
-                    if let Some(frame) = self.outbound(item)
-                        && socket.send(Message::Text(frame)).await.is_err()
-                    {
-                        return None;
+                    if let Some(frame) = self.outbound(item) {
+                        if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
+                            return ending;
+                        }
                     }
                 }
                 _ = ping.tick() => {
@@ -218,9 +233,9 @@ impl Connection {
                             return Some((close::SESSION_REVOKED, "session revoked"));
                         }
                     }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return None;
-                    }
+                    if let Err(ending) = send_unless_killed(socket, Message::Ping(Default::default()), &killer).await {
+                            return ending;
+                        }
                 }
             }
         }
@@ -354,7 +369,8 @@ impl Connection {
     }
 
     async fn refresh(&mut self, token: &str) -> Result<serde_json::Value, ProtocolError> {
-        let invalid = || ProtocolError::new("invalid_token", "the token is not valid for this socket");
+        let invalid =
+            || ProtocolError::new("invalid_token", "the token is not valid for this socket");
         let claims = self
             .state
             .signer
@@ -400,7 +416,10 @@ impl Connection {
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "room feed unavailable");
-                ProtocolError::new("unavailable", "live updates for this room are unavailable; retry")
+                ProtocolError::new(
+                    "unavailable",
+                    "live updates for this room are unavailable; retry",
+                )
             })?;
         let since_ref = since.as_ref().map(|s| (s.epoch.as_str(), s.offset));
         let recovery = match rooms::recover(&self.state, &room, since_ref).await {
@@ -410,7 +429,10 @@ impl Connection {
                 return Err(e.into());
             }
         };
-        if let Err(e) = self.audit_subscribe(&room_row, since.as_ref(), &recovery).await {
+        if let Err(e) = self
+            .audit_subscribe(&room_row, since.as_ref(), &recovery)
+            .await
+        {
             self.gateway.leave(&room, self.id);
             return Err(e.into());
         }
@@ -520,10 +542,7 @@ impl Connection {
     }
 
     fn unsubscribe(&mut self, room: &str) -> Result<serde_json::Value, ProtocolError> {
-        let (room, _) = self
-            .rooms
-            .remove_entry(room)
-            .ok_or_else(not_subscribed)?;
+        let (room, _) = self.rooms.remove_entry(room).ok_or_else(not_subscribed)?;
         self.leave_feed(&room);
         Ok(json!({ "room": &*room }))
     }
@@ -534,17 +553,23 @@ impl Connection {
         client_id: String,
         body: String,
     ) -> Result<serde_json::Value, ProtocolError> {
-        let rate = self.state.config.gateway.messages_per_second;
-        if !self.gateway.allow_publish(&self.user, rate, Instant::now()) {
-            return Err(ProtocolError::new(
-                "rate_limited",
-                "too many messages; slow down",
-            ));
-        }
         if uuid::Uuid::parse_str(room).is_err() {
             return Err(ProtocolError::new(
                 "room_not_found",
                 "no such room, or you are not a member",
+            ));
+        }
+        // Malformed sends are refused before they cost the user any of their rate.
+        let g = &self.state.config.gateway;
+        rooms::validate_client_id(&client_id).map_err(crate::error::Error::from)?;
+        rooms::validate_body(&body, g.max_body_chars).map_err(crate::error::Error::from)?;
+        if !self
+            .gateway
+            .allow_publish(&self.user, g.messages_per_second, Instant::now())
+        {
+            return Err(ProtocolError::new(
+                "rate_limited",
+                "too many messages; slow down",
             ));
         }
         let input = PublishInput { client_id, body };
@@ -569,7 +594,10 @@ impl Connection {
 
     async fn read(&mut self, room: &str, offset: i64) -> Result<serde_json::Value, ProtocolError> {
         if offset < 1 {
-            return Err(ProtocolError::new("invalid_request", "offset must be at least 1"));
+            return Err(ProtocolError::new(
+                "invalid_request",
+                "offset must be at least 1",
+            ));
         }
         if uuid::Uuid::parse_str(room).is_err() {
             return Err(ProtocolError::new(
@@ -579,10 +607,15 @@ impl Connection {
         }
         let moved = async {
             let mut conn = self.state.store.conn().await?;
-            if room_store::member(&mut conn, room, &self.user).await?.is_none() {
+            if room_store::member(&mut conn, room, &self.user)
+                .await?
+                .is_none()
+            {
                 return Ok(None);
             }
-            Ok::<_, Error>(Some(room_store::mark_read(&mut conn, room, &self.user, offset).await?))
+            Ok::<_, Error>(Some(
+                room_store::mark_read(&mut conn, room, &self.user, offset).await?,
+            ))
         }
         .await?;
         match moved {
@@ -592,8 +625,12 @@ impl Connection {
             )),
             Some(moved) => {
                 if moved {
-                    self.announce(room, RECEIPT, json!({ "user_id": &*self.user, "offset": offset }))
-                        .await;
+                    self.announce(
+                        room,
+                        RECEIPT,
+                        json!({ "user_id": &*self.user, "offset": offset }),
+                    )
+                    .await;
                 }
                 Ok(json!({ "room": room, "offset": offset, "moved": moved }))
             }
@@ -617,6 +654,20 @@ impl Connection {
         if let Err(e) = self.state.bus.publish(event).await {
             tracing::debug!(error = %e, kind, "live notice not published");
         }
+    }
+}
+
+/// Sends a frame, unless the connection is told to close while the send waits
+/// (a client that stopped reading blocks the send; its feed then kills it).
+/// `Err` carries the ending: `None` when the socket failed, the close otherwise.
+async fn send_unless_killed(
+    socket: &mut WebSocket,
+    message: Message,
+    killer: &Killer,
+) -> Result<(), Ending> {
+    tokio::select! {
+        sent = socket.send(message) => sent.map_err(|_| None),
+        code = killer.killed() => Err(Some((code, reason_of(code)))),
     }
 }
 

@@ -40,7 +40,10 @@ pub enum Outbound {
     /// The member was removed from the room: forget the subscription.
     Removed { room: Arc<str> },
     /// The feed cannot continue the room's stream: the client must resync.
-    Resync { room: Arc<str>, reason: &'static str },
+    Resync {
+        room: Arc<str>,
+        reason: &'static str,
+    },
 }
 
 /// One local socket subscribed to the room.
@@ -263,7 +266,12 @@ async fn handle(state: &AppState, feed: &RoomFeed, cursor: &mut Cursor, event: &
                 _ => "receipt",
             });
             let except = (event.kind == TYPING)
-                .then(|| frame.get("user_id").and_then(|u| u.as_str()).map(str::to_owned))
+                .then(|| {
+                    frame
+                        .get("user_id")
+                        .and_then(|u| u.as_str())
+                        .map(str::to_owned)
+                })
                 .flatten();
             feed.dispatch(&Outbound::Push(frame.to_string().into()), except.as_deref());
         }
@@ -272,9 +280,9 @@ async fn handle(state: &AppState, feed: &RoomFeed, cursor: &mut Cursor, event: &
 }
 
 fn deliver(state: &AppState, feed: &RoomFeed, cursor: &mut Cursor, row: &room_store::EventRow) {
-    match stream_event(&state.keyring, &cursor.epoch, row).and_then(|e| {
-        serde_json::to_string(&e).map_err(crate::error::Error::internal)
-    }) {
+    match stream_event(&state.keyring, &cursor.epoch, row)
+        .and_then(|e| serde_json::to_string(&e).map_err(crate::error::Error::internal))
+    {
         Ok(text) => feed.dispatch(
             &Outbound::Event {
                 room: feed.room_id.clone(),

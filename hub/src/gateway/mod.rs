@@ -26,8 +26,6 @@ use axum::{
 };
 use tokio::sync::Notify;
 
-
-
 pub use feed::Outbound;
 use feed::{RoomFeed, Subscriber};
 use limits::TokenBucket;

@@ -47,7 +47,9 @@ impl From<crate::error::Error> for ProtocolError {
     fn from(e: crate::error::Error) -> Self {
         use crate::error::Error;
         match e {
-            Error::NotFound("room") => ProtocolError::new("room_not_found", "no such room, or you are not a member"),
+            Error::NotFound("room") => {
+                ProtocolError::new("room_not_found", "no such room, or you are not a member")
+            }
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "request failed");
                 ProtocolError::new("unavailable", "the server could not complete this; retry")
@@ -60,16 +62,43 @@ impl From<crate::error::Error> for ProtocolError {
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    Auth { token: String },
-    Refresh { token: String },
-    Subscribe { room: String, since: Option<Since> },
-    Unsubscribe { room: String },
-    Publish { room: String, client_id: String, body: String },
-    Edit { room: String, message_id: String, body: String },
-    Delete { room: String, message_id: String },
-    Typing { room: String },
-    Read { room: String, offset: i64 },
-    Presence { room: String },
+    Auth {
+        token: String,
+    },
+    Refresh {
+        token: String,
+    },
+    Subscribe {
+        room: String,
+        since: Option<Since>,
+    },
+    Unsubscribe {
+        room: String,
+    },
+    Publish {
+        room: String,
+        client_id: String,
+        body: String,
+    },
+    Edit {
+        room: String,
+        message_id: String,
+        body: String,
+    },
+    Delete {
+        room: String,
+        message_id: String,
+    },
+    Typing {
+        room: String,
+    },
+    Read {
+        room: String,
+        offset: i64,
+    },
+    Presence {
+        room: String,
+    },
     Ping,
 }
 
@@ -110,7 +139,15 @@ struct RoomFields {
 pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) {
     let value: Value = match serde_json::from_str(text) {
         Ok(v @ Value::Object(_)) => v,
-        _ => return (None, Err(ProtocolError::new("malformed_json", "a frame must be one JSON object"))),
+        _ => {
+            return (
+                None,
+                Err(ProtocolError::new(
+                    "malformed_json",
+                    "a frame must be one JSON object",
+                )),
+            );
+        }
     };
     let id = match value.get("id") {
         Some(Value::Number(n)) => match n.as_u64().filter(|&n| n <= MAX_ID) {
@@ -148,7 +185,8 @@ pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) 
 }
 
 fn room_request(kind: &str, f: RoomFields) -> Result<Request, ProtocolError> {
-    let need = |v: Option<String>, name: &str| v.ok_or_else(|| invalid(&format!("{name} is required")));
+    let need =
+        |v: Option<String>, name: &str| v.ok_or_else(|| invalid(&format!("{name} is required")));
     let extra = |present: bool| {
         if present {
             Err(invalid("unexpected field for this request type"))
@@ -159,8 +197,16 @@ fn room_request(kind: &str, f: RoomFields) -> Result<Request, ProtocolError> {
     let room = f.room;
     match kind {
         "subscribe" => {
-            extra(f.client_id.is_some() || f.body.is_some() || f.message_id.is_some() || f.offset.is_some())?;
-            Ok(Request::Subscribe { room, since: f.since })
+            extra(
+                f.client_id.is_some()
+                    || f.body.is_some()
+                    || f.message_id.is_some()
+                    || f.offset.is_some(),
+            )?;
+            Ok(Request::Subscribe {
+                room,
+                since: f.since,
+            })
         }
         "publish" => {
             extra(f.since.is_some() || f.message_id.is_some() || f.offset.is_some())?;
@@ -181,14 +227,24 @@ fn room_request(kind: &str, f: RoomFields) -> Result<Request, ProtocolError> {
             })
         }
         "delete" => {
-            extra(f.since.is_some() || f.client_id.is_some() || f.offset.is_some() || f.body.is_some())?;
+            extra(
+                f.since.is_some()
+                    || f.client_id.is_some()
+                    || f.offset.is_some()
+                    || f.body.is_some(),
+            )?;
             Ok(Request::Delete {
                 room,
                 message_id: need(f.message_id, "message_id")?,
             })
         }
         "read" => {
-            extra(f.since.is_some() || f.client_id.is_some() || f.body.is_some() || f.message_id.is_some())?;
+            extra(
+                f.since.is_some()
+                    || f.client_id.is_some()
+                    || f.body.is_some()
+                    || f.message_id.is_some(),
+            )?;
             let offset = f.offset.ok_or_else(|| invalid("offset is required"))?;
             Ok(Request::Read { room, offset })
         }
@@ -238,18 +294,28 @@ mod tests {
     fn parses_every_request_type() {
         let (id, r) = parse(r#"{"id":1,"type":"auth","token":"t"}"#);
         assert_eq!((id, r), (Some(1), Ok(Request::Auth { token: "t".into() })));
-        let (_, r) = parse(r#"{"id":2,"type":"subscribe","room":"r","since":{"epoch":"e","offset":4}}"#);
+        let (_, r) =
+            parse(r#"{"id":2,"type":"subscribe","room":"r","since":{"epoch":"e","offset":4}}"#);
         assert_eq!(
             r,
             Ok(Request::Subscribe {
                 room: "r".into(),
-                since: Some(Since { epoch: "e".into(), offset: 4 })
+                since: Some(Since {
+                    epoch: "e".into(),
+                    offset: 4
+                })
             })
         );
         let (_, r) = parse(r#"{"id":3,"type":"publish","room":"r","client_id":"c1","body":"hi"}"#);
         assert!(matches!(r, Ok(Request::Publish { .. })));
         let (_, r) = parse(r#"{"id":4,"type":"read","room":"r","offset":9}"#);
-        assert_eq!(r, Ok(Request::Read { room: "r".into(), offset: 9 }));
+        assert_eq!(
+            r,
+            Ok(Request::Read {
+                room: "r".into(),
+                offset: 9
+            })
+        );
         assert_eq!(parse(r#"{"id":5,"type":"ping"}"#).1, Ok(Request::Ping));
     }
 
@@ -257,22 +323,37 @@ mod tests {
     fn bad_frames_get_stable_codes() {
         assert_eq!(parse("nope").1.unwrap_err().code, "malformed_json");
         assert_eq!(parse("[1]").1.unwrap_err().code, "malformed_json");
-        assert_eq!(parse(r#"{"type":"ping"}"#).1.unwrap_err().code, "invalid_request");
-        assert_eq!(parse(r#"{"id":-1,"type":"ping"}"#).1.unwrap_err().code, "invalid_request");
+        assert_eq!(
+            parse(r#"{"type":"ping"}"#).1.unwrap_err().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            parse(r#"{"id":-1,"type":"ping"}"#).1.unwrap_err().code,
+            "invalid_request"
+        );
         let (id, r) = parse(r#"{"id":7,"type":"launch"}"#);
         assert_eq!((id, r.unwrap_err().code), (Some(7), "unknown_type"));
         let (id, r) = parse(r#"{"id":8,"type":"publish","room":"r","body":"x"}"#);
         assert_eq!((id, r.unwrap_err().code), (Some(8), "invalid_client_id"));
         assert_eq!(
-            parse(r#"{"id":9,"type":"subscribe","room":5}"#).1.unwrap_err().code,
+            parse(r#"{"id":9,"type":"subscribe","room":5}"#)
+                .1
+                .unwrap_err()
+                .code,
             "invalid_request"
         );
         assert_eq!(
-            parse(r#"{"id":9,"type":"subscribe","room":"r","extra":1}"#).1.unwrap_err().code,
+            parse(r#"{"id":9,"type":"subscribe","room":"r","extra":1}"#)
+                .1
+                .unwrap_err()
+                .code,
             "invalid_request"
         );
         assert_eq!(
-            parse(r#"{"id":9,"type":"typing","room":"r","body":"x"}"#).1.unwrap_err().code,
+            parse(r#"{"id":9,"type":"typing","room":"r","body":"x"}"#)
+                .1
+                .unwrap_err()
+                .code,
             "invalid_request"
         );
     }

@@ -20,8 +20,8 @@ use crate::{
     error::Error,
     metrics::{RequestLabels, RouteLabels},
     orgs::{OrgContext, parse_role},
-    rooms,
     policy::{self, Caller, Decision, RouteRule},
+    rooms,
     state::AppState,
     store::orgs,
 };

@@ -283,10 +283,14 @@ pub async fn history(
 ) -> Result<HistoryPage> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ValidationError::new("limit", "invalid_limit", "limit must be 1 to 100").into());
+        return Err(
+            ValidationError::new("limit", "invalid_limit", "limit must be 1 to 100").into(),
+        );
     }
     if query.before.is_some_and(|b| b < 1) {
-        return Err(ValidationError::new("before", "invalid_cursor", "before must be at least 1").into());
+        return Err(
+            ValidationError::new("before", "invalid_cursor", "before must be at least 1").into(),
+        );
     }
     let room_id = &ctx.room.id;
     let mut conn = state.store.conn().await?;

@@ -15,10 +15,12 @@ use utoipa::ToSchema;
 
 pub use members::{MEMBER_REMOVED, add_member, refer, remove_member};
 pub use messages::{
-    EditInput, HistoryPage, HistoryQuery, MessageView, PublishInput, Published, delete_message, edit_message,
-    history, publish,
+    EditInput, HistoryPage, HistoryQuery, MessageView, PublishInput, Published, delete_message,
+    edit_message, history, publish, validate_body, validate_client_id,
 };
-pub use stream::{BUS_KIND, Recovery, StreamEvent, decode_bus_event, recover, stream_event, to_bus_payload};
+pub use stream::{
+    BUS_KIND, Recovery, StreamEvent, decode_bus_event, recover, stream_event, to_bus_payload,
+};
 
 use crate::{
     accounts::{Principal, RequestMeta},
@@ -58,7 +60,11 @@ impl RoomContext {
 }
 
 /// Loads the room and the caller's standing; `None` when the room does not exist.
-pub async fn context(state: &AppState, room_id: &str, user_id: &str) -> Result<Option<RoomContext>> {
+pub async fn context(
+    state: &AppState,
+    room_id: &str,
+    user_id: &str,
+) -> Result<Option<RoomContext>> {
     let mut conn = state.store.conn().await?;
     let Some(room) = rooms::by_id(&mut conn, room_id).await? else {
         return Ok(None);
@@ -249,7 +255,9 @@ pub async fn create(
     members.dedup();
     if input.kind == RoomKind::Direct
         && let Some(p) = &patient_id
-        && rooms::direct_thread(&mut tx, &ctx.org_id, p).await?.is_some()
+        && rooms::direct_thread(&mut tx, &ctx.org_id, p)
+            .await?
+            .is_some()
     {
         return Err(Error::conflict(
             "direct_thread_exists",
@@ -267,7 +275,9 @@ pub async fn create(
         created_by: caller.user_id.clone(),
         created_at: now,
     };
-    rooms::insert_room(&mut tx, &row).await.map_err(unique_direct)?;
+    rooms::insert_room(&mut tx, &row)
+        .await
+        .map_err(unique_direct)?;
     rooms::insert_org(&mut tx, &row.id, &ctx.org_id, "owner", &caller.user_id, now).await?;
     for m in &members {
         rooms::insert_member(&mut tx, &row.id, m, &caller.user_id, now).await?;

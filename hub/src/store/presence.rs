@@ -15,7 +15,13 @@ pub async fn heartbeat(conn: &mut Conn, node_id: &str, now: i64) -> Result<(), S
     Ok(())
 }
 
-pub async fn add(conn: &mut Conn, room_id: &str, user_id: &str, node_id: &str, now: i64) -> Result<(), StoreError> {
+pub async fn add(
+    conn: &mut Conn,
+    room_id: &str,
+    user_id: &str,
+    node_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO room_presence (room_id, user_id, node_id, since) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (room_id, user_id, node_id) DO NOTHING",
@@ -29,7 +35,12 @@ pub async fn add(conn: &mut Conn, room_id: &str, user_id: &str, node_id: &str, n
     Ok(())
 }
 
-pub async fn remove(conn: &mut Conn, room_id: &str, user_id: &str, node_id: &str) -> Result<(), StoreError> {
+pub async fn remove(
+    conn: &mut Conn,
+    room_id: &str,
+    user_id: &str,
+    node_id: &str,
+) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM room_presence WHERE room_id = $1 AND user_id = $2 AND node_id = $3")
         .bind(room_id)
         .bind(user_id)
@@ -40,7 +51,11 @@ pub async fn remove(conn: &mut Conn, room_id: &str, user_id: &str, node_id: &str
 }
 
 /// Users present in the room through a node whose heartbeat is newer than `alive_after`.
-pub async fn users(conn: &mut Conn, room_id: &str, alive_after: i64) -> Result<Vec<String>, StoreError> {
+pub async fn users(
+    conn: &mut Conn,
+    room_id: &str,
+    alive_after: i64,
+) -> Result<Vec<String>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT p.user_id FROM room_presence p JOIN gateway_nodes n ON n.id = p.node_id \
          WHERE p.room_id = $1 AND n.heartbeat_at > $2 ORDER BY p.user_id",
@@ -53,7 +68,12 @@ pub async fn users(conn: &mut Conn, room_id: &str, alive_after: i64) -> Result<V
 }
 
 /// Whether `user_id` is still present in the room through any live node.
-pub async fn is_present(conn: &mut Conn, room_id: &str, user_id: &str, alive_after: i64) -> Result<bool, StoreError> {
+pub async fn is_present(
+    conn: &mut Conn,
+    room_id: &str,
+    user_id: &str,
+    alive_after: i64,
+) -> Result<bool, StoreError> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT 1 FROM room_presence p JOIN gateway_nodes n ON n.id = p.node_id \
          WHERE p.room_id = $1 AND p.user_id = $2 AND n.heartbeat_at > $3 LIMIT 1",
@@ -69,7 +89,10 @@ pub async fn is_present(conn: &mut Conn, room_id: &str, user_id: &str, alive_aft
 /// Removes nodes whose heartbeat stopped and their presence rows, returning the
 /// `(room, user)` pairs that were removed. Several nodes may sweep at once; each
 /// row is returned to exactly one of them.
-pub async fn sweep_dead(conn: &mut Conn, dead_before: i64) -> Result<Vec<(String, String)>, StoreError> {
+pub async fn sweep_dead(
+    conn: &mut Conn,
+    dead_before: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
     let removed: Vec<(String, String)> = sqlx::query_as(
         "DELETE FROM room_presence WHERE node_id IN \
            (SELECT id FROM gateway_nodes WHERE heartbeat_at <= $1) \

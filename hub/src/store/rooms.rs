@@ -15,8 +15,7 @@ pub struct RoomRow {
     pub created_at: i64,
 }
 
-const ROOM_COLUMNS: &str =
-    "r.id, r.org_id, r.kind, r.title, r.patient_id, r.epoch, r.last_seq, r.created_by, r.created_at";
+const ROOM_COLUMNS: &str = "r.id, r.org_id, r.kind, r.title, r.patient_id, r.epoch, r.last_seq, r.created_by, r.created_at";
 
 /// A room as one of its members sees it in a list.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -99,7 +98,9 @@ pub async fn direct_thread(
 }
 
 pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<RoomRow>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1"));
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1"
+    ));
     Ok(sqlx::query_as(sql).bind(id).fetch_optional(conn).await?)
 }
 
@@ -187,7 +188,11 @@ pub async fn insert_member(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete_member(conn: &mut Conn, room_id: &str, user_id: &str) -> Result<bool, StoreError> {
+pub async fn delete_member(
+    conn: &mut Conn,
+    room_id: &str,
+    user_id: &str,
+) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2")
         .bind(room_id)
         .bind(user_id)
@@ -245,10 +250,12 @@ pub async fn next_seq(conn: &mut Conn, room_id: &str) -> Result<Option<(i64, Str
 
 /// The room's current position without taking one.
 pub async fn position(conn: &mut Conn, room_id: &str) -> Result<Option<(i64, String)>, StoreError> {
-    Ok(sqlx::query_as("SELECT last_seq, epoch FROM rooms WHERE id = $1")
-        .bind(room_id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT last_seq, epoch FROM rooms WHERE id = $1")
+            .bind(room_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub async fn insert_event(conn: &mut Conn, e: &EventRow) -> Result<(), StoreError> {
@@ -308,7 +315,11 @@ pub async fn message(
 }
 
 /// Whether a message has been deleted.
-pub async fn is_deleted(conn: &mut Conn, room_id: &str, message_id: &str) -> Result<bool, StoreError> {
+pub async fn is_deleted(
+    conn: &mut Conn,
+    room_id: &str,
+    message_id: &str,
+) -> Result<bool, StoreError> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT id FROM room_events WHERE room_id = $1 AND message_id = $2 AND kind = 'delete'",
     )
@@ -378,7 +389,12 @@ pub async fn changes_since(
 }
 
 /// Moves a member's read marker forward (never back, never past the stream's end).
-pub async fn mark_read(conn: &mut Conn, room_id: &str, user_id: &str, seq: i64) -> Result<bool, StoreError> {
+pub async fn mark_read(
+    conn: &mut Conn,
+    room_id: &str,
+    user_id: &str,
+    seq: i64,
+) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE room_members SET last_read_seq = $3 \
          WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3 \

@@ -22,6 +22,8 @@ pub struct Ws {
     /// Pushes received while waiting for a reply.
     pushes: VecDeque<Value>,
     pub welcome: Value,
+    /// The close code once the server closed (inner `None`: closed without one).
+    closed: Option<Option<u16>>,
 }
 
 /// `ws://host:port/ws` for an `http://host:port` base.
@@ -53,6 +55,7 @@ impl Ws {
             next_id: 1,
             pushes: VecDeque::new(),
             welcome: Value::Null,
+            closed: None,
         };
         match ws.request("auth", json!({ "token": token })).await {
             Ok(welcome) => {
@@ -107,7 +110,14 @@ impl Ws {
                 .expect("a frame within the wait")?;
             match msg {
                 Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).expect("JSON frame")),
-                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(Message::Close(frame)) => {
+                    self.closed = Some(frame.map(|f| u16::from(f.code)));
+                    return None;
+                }
+                Err(_) => {
+                    self.closed = Some(None);
+                    return None;
+                }
                 Ok(_) => continue,
             }
         }
@@ -133,6 +143,9 @@ impl Ws {
 
     /// Waits for the close frame and returns its code.
     pub async fn close_code(&mut self) -> Option<u16> {
+        if let Some(code) = self.closed {
+            return code;
+        }
         close_code(&mut self.stream).await
     }
 }

@@ -40,7 +40,10 @@ pub async fn create_room(
 /// The caller's rooms, with stream positions and unread counts.
 #[utoipa::path(get, path = "/rooms", tag = "rooms", security(("bearer" = [])),
     responses((status = 200, body = RoomList)))]
-pub async fn list_rooms(State(state): State<AppState>, Auth(p): Auth) -> Result<axum::Json<RoomList>> {
+pub async fn list_rooms(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<axum::Json<RoomList>> {
     Ok(axum::Json(rooms::list_mine(&state, &p).await?))
 }
 
@@ -48,7 +51,10 @@ pub async fn list_rooms(State(state): State<AppState>, Auth(p): Auth) -> Result<
 #[utoipa::path(get, path = "/rooms/{room_id}", tag = "rooms", security(("bearer" = [])),
     params(("room_id" = String, Path)),
     responses((status = 200, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_room(State(state): State<AppState>, Room(ctx): Room) -> Result<axum::Json<RoomView>> {
+pub async fn get_room(
+    State(state): State<AppState>,
+    Room(ctx): Room,
+) -> Result<axum::Json<RoomView>> {
     Ok(axum::Json(rooms::get(&state, &ctx.room.id).await?))
 }
 
@@ -63,7 +69,9 @@ pub async fn history(
     Meta(meta): Meta,
     Query(query): Query<rooms::HistoryQuery>,
 ) -> Result<axum::Json<HistoryPage>> {
-    Ok(axum::Json(rooms::history(&state, &p, &ctx, query, &meta).await?))
+    Ok(axum::Json(
+        rooms::history(&state, &p, &ctx, query, &meta).await?,
+    ))
 }
 
 /// Send a message over REST (the WebSocket `publish` does the same).
