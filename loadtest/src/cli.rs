@@ -164,18 +164,46 @@ mod tests {
     #[test]
     fn urls_and_listens_repeat() {
         let cli = Cli::parse_from([
-            "loadtest", "idle", "--target", "hub", "--url", "http://a:1", "--url", "http://b:2",
-            "--connections", "10", "--server-pid", "1", "--server-pid", "2",
+            "loadtest",
+            "idle",
+            "--target",
+            "hub",
+            "--url",
+            "http://a:1",
+            "--url",
+            "http://b:2",
+            "--connections",
+            "10",
+            "--server-pid",
+            "1",
+            "--server-pid",
+            "2",
         ]);
-        let Command::Idle(idle) = cli.command else { panic!("not idle") };
+        let Command::Idle(idle) = cli.command else {
+            panic!("not idle")
+        };
         assert_eq!(idle.target.urls.len(), 2);
         assert_eq!(idle.target.server_pids, [1, 2]);
 
-        let cli = Cli::parse_from(["loadtest", "raw-server", "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"]);
-        let Command::RawServer(raw) = cli.command else { panic!("not raw-server") };
+        let cli = Cli::parse_from([
+            "loadtest",
+            "raw-server",
+            "--listen",
+            "127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:2",
+        ]);
+        let Command::RawServer(raw) = cli.command else {
+            panic!("not raw-server")
+        };
         assert_eq!(raw.listen.len(), 2);
         let cli = Cli::parse_from(["loadtest", "raw-server"]);
-        let Command::RawServer(raw) = cli.command else { panic!("not raw-server") };
-        assert_eq!(raw.listen, ["127.0.0.1:9100".parse::<SocketAddr>().unwrap()]);
+        let Command::RawServer(raw) = cli.command else {
+            panic!("not raw-server")
+        };
+        assert_eq!(
+            raw.listen,
+            ["127.0.0.1:9100".parse::<SocketAddr>().unwrap()]
+        );
     }
 }

@@ -78,7 +78,10 @@ pub async fn execute(plan: Plan, opts: RunOptions) -> anyhow::Result<Report> {
 
     let setup_start = Instant::now();
     let mut handles = Vec::with_capacity(workers);
-    for (w, range) in spread::worker_ranges(total, workers).into_iter().enumerate() {
+    for (w, range) in spread::worker_ranges(total, workers)
+        .into_iter()
+        .enumerate()
+    {
         let label = format!("worker {}/{workers}", w + 1);
         handles.push(if workers == 1 {
             start_local(plan.clone(), range, label)
@@ -96,7 +99,10 @@ pub async fn execute(plan: Plan, opts: RunOptions) -> anyhow::Result<Report> {
         let _ = (&mut h.ready).await;
     }
     let connect_secs = setup_start.elapsed().as_secs_f64();
-    eprintln!("{}: all workers ready after {connect_secs:.1}s", plan.scenario.name());
+    eprintln!(
+        "{}: all workers ready after {connect_secs:.1}s",
+        plan.scenario.name()
+    );
 
     // The measured window: the hold for idle, from "go" otherwise.
     let mut window_start_ns = 0;

@@ -156,14 +156,18 @@ mod tests {
 
     #[test]
     fn parses_reply_error_and_event() {
-        let f = parse(r#"{"id": 1, "type": "reply", "result": {"protocol": 1, "limits": {"a": [1,2]}}}"#)
-            .unwrap();
+        let f = parse(
+            r#"{"id": 1, "type": "reply", "result": {"protocol": 1, "limits": {"a": [1,2]}}}"#,
+        )
+        .unwrap();
         assert_eq!(f.ty, "reply");
         assert_eq!(f.id, RequestId(Some(1)));
         assert!(f.body.is_none());
 
-        let f = parse(r#"{"id": null, "type": "error", "error": {"code": "malformed_json", "message": "x"}}"#)
-            .unwrap();
+        let f = parse(
+            r#"{"id": null, "type": "error", "error": {"code": "malformed_json", "message": "x"}}"#,
+        )
+        .unwrap();
         assert_eq!(f.id, RequestId(None));
         assert_eq!(f.error.unwrap().code, "malformed_json");
 

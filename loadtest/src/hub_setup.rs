@@ -63,8 +63,16 @@ struct Api {
 }
 
 impl Api {
-    async fn post<T: DeserializeOwned>(&self, path: &str, token: Option<&str>, body: Value) -> anyhow::Result<T> {
-        let mut req = self.http.post(format!("{}/api/v1{path}", self.base)).json(&body);
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<T> {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1{path}", self.base))
+            .json(&body);
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -75,12 +83,18 @@ impl Api {
             let text = resp.text().await.unwrap_or_default();
             anyhow::bail!("POST {path}: {status}: {text}");
         }
-        resp.json().await.with_context(|| format!("POST {path}: reading the answer"))
+        resp.json()
+            .await
+            .with_context(|| format!("POST {path}: reading the answer"))
     }
 
     async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let t: Tokens = self
-            .post("/auth/login", None, json!({ "email": email, "password": password }))
+            .post(
+                "/auth/login",
+                None,
+                json!({ "email": email, "password": password }),
+            )
             .await?;
         Ok(t.access_token)
     }
@@ -116,15 +130,27 @@ pub async fn prepare(
         .await
         .context("logging in as the platform admin")?;
     let org: Created = api
-        .post("/orgs", Some(&admin_token), json!({ "name": format!("loadtest {run}") }))
+        .post(
+            "/orgs",
+            Some(&admin_token),
+            json!({ "name": format!("loadtest {run}") }),
+        )
         .await
         .context("creating the organization")?;
-    eprintln!("hub setup: organization {} (run {run}); registering {users} users", org.id);
+    eprintln!(
+        "hub setup: organization {} (run {run}); registering {users} users",
+        org.id
+    );
 
     // Random 24-character passwords: long enough, never common, and
     // alphanumeric so they cannot contain the email (it has '-' and '@').
     let accounts: Vec<(String, String)> = (0..users)
-        .map(|k| (format!("lt-{run}-{k}@loadtest.example.org"), random_alnum(24)))
+        .map(|k| {
+            (
+                format!("lt-{run}-{k}@loadtest.example.org"),
+                random_alnum(24),
+            )
+        })
         .collect();
 
     let user_ids: Vec<String> = stream::iter(accounts.iter().enumerate())
@@ -169,7 +195,11 @@ pub async fn prepare(
         .buffered(CONCURRENCY)
         .try_collect()
         .await?;
-    eprintln!("hub setup: {} users logged in; creating {} room(s)", tokens.len(), room_members.len());
+    eprintln!(
+        "hub setup: {} users logged in; creating {} room(s)",
+        tokens.len(),
+        room_members.len()
+    );
 
     let mut room_ids = Vec::with_capacity(room_members.len());
     for (r, members) in room_members.iter().enumerate() {

@@ -220,7 +220,10 @@ mod tests {
         let json = serde_json::to_string(&b).unwrap();
         a.merge(serde_json::from_str(&json).unwrap());
         assert_eq!((a.requested, a.established, a.deliveries), (2, 1, 12));
-        assert_eq!((a.first_delivery_ns, a.last_delivery_ns), (Some(5), Some(20)));
+        assert_eq!(
+            (a.first_delivery_ns, a.last_delivery_ns),
+            (Some(5), Some(20))
+        );
         assert_eq!(a.errors["connect:TimedOut"], 2);
         assert_eq!(a.errors["auth:invalid_token"], 1);
         assert_eq!(a.accepted_by_room[&0], 3);

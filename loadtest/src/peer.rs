@@ -20,7 +20,7 @@ use crate::conn::{self, Endpoint, ErrorCode, Ws};
 use crate::outcome::ConnOutcome;
 use crate::plan::{Plan, Role, Scenario, Target};
 use crate::probe::{self, Probe};
-use crate::seq::{SeqTracker, Seen};
+use crate::seq::{Seen, SeqTracker};
 use crate::stats::Recorder;
 use crate::{clock, frame, spread};
 
@@ -92,11 +92,18 @@ async fn establish(shared: &Shared, index: usize, role: Role) -> Result<Ws, Erro
     let setup = async {
         let mut ws = conn::open(endpoint, plan.source_ip(index), shared.ws_config).await?;
         if plan.target == Target::Hub {
-            let token = plan.token(index).ok_or_else(|| "auth:no_token".to_string())?;
+            let token = plan
+                .token(index)
+                .ok_or_else(|| "auth:no_token".to_string())?;
             conn::request(&mut ws, 1, frame::auth(1, token), "auth").await?;
             if let Some(room) = role.room() {
-                conn::request(&mut ws, 2, frame::subscribe(2, &plan.rooms[room]), "subscribe")
-                    .await?;
+                conn::request(
+                    &mut ws,
+                    2,
+                    frame::subscribe(2, &plan.rooms[room]),
+                    "subscribe",
+                )
+                .await?;
             }
         }
         Ok(ws)
@@ -172,8 +179,14 @@ impl Receiving {
 enum Fin {
     /// Still publishing, or waiting for acknowledgements.
     Pending,
-    Sent { id: u64, tries: u32 },
-    RetryAt { at: Instant, tries: u32 },
+    Sent {
+        id: u64,
+        tries: u32,
+    },
+    RetryAt {
+        at: Instant,
+        tries: u32,
+    },
     Done,
 }
 
@@ -280,20 +293,19 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
         _ => None,
     };
     let mut publishing = match (role, &plan.scenario) {
-        (
-            Role::Publisher { publisher, .. },
-            &Scenario::Fanout { rate, window, .. },
-        ) => Some(Publishing {
-            publisher,
-            rate,
-            count: rate.map_or(u64::MAX, |r| message_count(r, duration)),
-            finished: None,
-            window: window.max(1),
-            phase: Duration::ZERO,
-            seq: 0,
-            in_flight: VecDeque::new(),
-            fin: Fin::Pending,
-        }),
+        (Role::Publisher { publisher, .. }, &Scenario::Fanout { rate, window, .. }) => {
+            Some(Publishing {
+                publisher,
+                rate,
+                count: rate.map_or(u64::MAX, |r| message_count(r, duration)),
+                finished: None,
+                window: window.max(1),
+                phase: Duration::ZERO,
+                seq: 0,
+                in_flight: VecDeque::new(),
+                fin: Fin::Pending,
+            })
+        }
         (
             Role::Member { publisher, .. },
             &Scenario::Chat {
@@ -353,11 +365,16 @@ async fn exchange(shared: &Shared, index: usize, role: Role, mut ws: Ws, out: &m
                         None => now < publish_end,
                     };
                 if active {
-                    wake = wake.min(if p.rate.is_some() { cut_off } else { publish_end });
+                    wake = wake.min(if p.rate.is_some() {
+                        cut_off
+                    } else {
+                        publish_end
+                    });
                     while fed < SEND_BATCH && p.seq < p.count {
                         let may_send = match p.rate {
                             Some(rate) => {
-                                let due = start + p.phase + Duration::from_secs_f64(p.seq as f64 / rate);
+                                let due =
+                                    start + p.phase + Duration::from_secs_f64(p.seq as f64 / rate);
                                 if due > now {
                                     wake = wake.min(due);
                                 }

@@ -235,8 +235,18 @@ mod tests {
             drain_secs: 1.0,
         });
         assert_eq!(p.connections(), 5);
-        assert_eq!(p.role(0), Role::Publisher { room: 0, publisher: 0 });
-        assert!((1..5).all(|i| p.role(i) == Role::Subscriber { room: 0, publishers: 1 }));
+        assert_eq!(
+            p.role(0),
+            Role::Publisher {
+                room: 0,
+                publisher: 0
+            }
+        );
+        assert!((1..5).all(|i| p.role(i)
+            == Role::Subscriber {
+                room: 0,
+                publishers: 1
+            }));
         assert_eq!(p.room_members(3), vec![vec![0, 1, 2]]);
     }
 
@@ -252,7 +262,11 @@ mod tests {
         assert_eq!(p.connections(), 12);
         assert_eq!(
             p.role(5),
-            Role::Member { room: 1, publisher: 1, publishers: 4 }
+            Role::Member {
+                room: 1,
+                publisher: 1,
+                publishers: 4
+            }
         );
         // Users cycle 0,1,2 over connections: room 0 = conns 0..4 = users 0,1,2,0.
         let members = p.room_members(3);
@@ -263,7 +277,11 @@ mod tests {
 
     #[test]
     fn urls_sources_and_tokens_rotate() {
-        let p = plan(Scenario::Idle { connections: 10, hold_secs: 0, rooms: 0 });
+        let p = plan(Scenario::Idle {
+            connections: 10,
+            hold_secs: 0,
+            rooms: 0,
+        });
         assert_eq!(p.url(3), "ws://b/ws");
         assert_eq!(p.source_ip(3), Some(Ipv4Addr::new(127, 0, 0, 2)));
         assert_eq!(p.token(4), Some("t1"));
@@ -273,7 +291,11 @@ mod tests {
 
     #[test]
     fn idle_rooms_get_every_user_that_lands_in_them() {
-        let p = plan(Scenario::Idle { connections: 1000, hold_secs: 0, rooms: 2 });
+        let p = plan(Scenario::Idle {
+            connections: 1000,
+            hold_secs: 0,
+            rooms: 2,
+        });
         // Connection i: room i % 2, user i % 3 → both rooms see all users.
         assert_eq!(p.room_members(3), vec![vec![0, 1, 2], vec![0, 1, 2]]);
     }

@@ -47,10 +47,11 @@ pub fn parse(body: &str) -> Option<Probe> {
     }
     let seq = third.parse().ok()?;
     let t_ns = parts.next()?.parse().ok()?;
-    parts
-        .next()
-        .is_none()
-        .then_some(Probe::Data { publisher, seq, t_ns })
+    parts.next().is_none().then_some(Probe::Data {
+        publisher,
+        seq,
+        t_ns,
+    })
 }
 
 #[cfg(test)]

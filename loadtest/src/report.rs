@@ -69,10 +69,11 @@ pub struct ServerRss {
     pub pids: Vec<u32>,
     /// Sum over `pids` before any connection.
     pub before_kb: u64,
-    /// After every connection was set up (idle: at the end of the hold).
+    /// With every connection open: idle, at the end of the hold; otherwise
+    /// after setup, just before publishing starts.
     pub after_kb: u64,
-    /// After the run, before the connections closed (idle) or after they
-    /// closed (other scenarios).
+    /// After every connection ended: what the server gave back (or kept,
+    /// allocators rarely return everything).
     pub end_kb: u64,
     /// `(after_kb - before_kb) * 1024 / connections`.
     pub per_connection_bytes: Option<f64>,
@@ -109,9 +110,15 @@ pub fn build(
     let publish = match plan.scenario {
         Scenario::Idle { .. } => None,
         Scenario::Fanout { rate, .. } => Some(publish_report(plan, run, rate)),
-        Scenario::Chat { rooms, rate_per_room, .. } => {
-            Some(publish_report(plan, run, Some(rate_per_room * rooms as f64)))
-        }
+        Scenario::Chat {
+            rooms,
+            rate_per_room,
+            ..
+        } => Some(publish_report(
+            plan,
+            run,
+            Some(rate_per_room * rooms as f64),
+        )),
     };
     let latency = histogram_of(&run.latency.0);
     Report {
@@ -251,8 +258,18 @@ mod tests {
         assert!((l.max - 20.0).abs() < 0.03, "{l:?}");
         let json = serde_json::to_value(&report).unwrap();
         for key in [
-            "scenario", "target", "urls", "connections", "duration", "deliveries",
-            "deliveries_per_sec", "latency_ms", "errors", "missing", "duplicates", "server_rss",
+            "scenario",
+            "target",
+            "urls",
+            "connections",
+            "duration",
+            "deliveries",
+            "deliveries_per_sec",
+            "latency_ms",
+            "errors",
+            "missing",
+            "duplicates",
+            "server_rss",
         ] {
             assert!(json.get(key).is_some(), "{key} missing from the report");
         }

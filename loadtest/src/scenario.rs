@@ -87,7 +87,10 @@ pub fn fanout(args: &FanoutArgs) -> anyhow::Result<Scenario> {
         args.max_rate || (args.rate.is_finite() && args.rate > 0.0),
         "--rate must be positive"
     );
-    anyhow::ensure!(args.duration > 0.0 && args.drain_secs >= 0.0, "bad --duration/--drain-secs");
+    anyhow::ensure!(
+        args.duration > 0.0 && args.drain_secs >= 0.0,
+        "bad --duration/--drain-secs"
+    );
     Ok(Scenario::Fanout {
         subscribers: args.subscribers,
         rate: (!args.max_rate).then_some(args.rate),
@@ -98,12 +101,18 @@ pub fn fanout(args: &FanoutArgs) -> anyhow::Result<Scenario> {
 }
 
 pub fn chat(args: &ChatArgs) -> anyhow::Result<Scenario> {
-    anyhow::ensure!(args.rooms > 0 && args.members > 0, "--rooms and --members must be at least 1");
+    anyhow::ensure!(
+        args.rooms > 0 && args.members > 0,
+        "--rooms and --members must be at least 1"
+    );
     anyhow::ensure!(
         args.rate_per_room.is_finite() && args.rate_per_room > 0.0,
         "--rate-per-room must be positive"
     );
-    anyhow::ensure!(args.duration > 0.0 && args.drain_secs >= 0.0, "bad --duration/--drain-secs");
+    anyhow::ensure!(
+        args.duration > 0.0 && args.drain_secs >= 0.0,
+        "bad --duration/--drain-secs"
+    );
     Ok(Scenario::Chat {
         rooms: args.rooms,
         members: args.members,

@@ -135,9 +135,18 @@ mod tests {
 
     #[test]
     fn hub_urls_become_ws_urls() {
-        assert_eq!(hub_ws_url("http://127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
-        assert_eq!(hub_ws_url("http://127.0.0.1:8080/"), "ws://127.0.0.1:8080/ws");
-        assert_eq!(hub_ws_url("https://hub.example:443"), "wss://hub.example:443/ws");
+        assert_eq!(
+            hub_ws_url("http://127.0.0.1:8080"),
+            "ws://127.0.0.1:8080/ws"
+        );
+        assert_eq!(
+            hub_ws_url("http://127.0.0.1:8080/"),
+            "ws://127.0.0.1:8080/ws"
+        );
+        assert_eq!(
+            hub_ws_url("https://hub.example:443"),
+            "wss://hub.example:443/ws"
+        );
         assert_eq!(hub_ws_url("ws://127.0.0.1:9/ws"), "ws://127.0.0.1:9/ws");
         assert_eq!(hub_ws_url("127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
     }

@@ -168,7 +168,13 @@ mod tests {
         back.add_to(&mut merged);
         back.add_to(&mut merged);
         assert_eq!(merged.len(), 2 * h.len());
-        assert_eq!(Latency::of(&merged).unwrap().p50, Latency::of(&h).unwrap().p50);
-        assert_eq!(Latency::of(&merged).unwrap().max, Latency::of(&h).unwrap().max);
+        assert_eq!(
+            Latency::of(&merged).unwrap().p50,
+            Latency::of(&h).unwrap().p50
+        );
+        assert_eq!(
+            Latency::of(&merged).unwrap().max,
+            Latency::of(&h).unwrap().max
+        );
     }
 }

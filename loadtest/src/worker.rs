@@ -56,7 +56,12 @@ pub struct Link {
 
 /// Opens the connections `range` of `plan`, reports when they are set up,
 /// lets them run, and returns their tally.
-pub async fn run(plan: Arc<Plan>, range: Range<usize>, label: &str, link: Link) -> anyhow::Result<Partial> {
+pub async fn run(
+    plan: Arc<Plan>,
+    range: Range<usize>,
+    label: &str,
+    link: Link,
+) -> anyhow::Result<Partial> {
     let mut endpoints = Vec::with_capacity(plan.ws_urls.len());
     for url in &plan.ws_urls {
         endpoints.push(Endpoint::resolve(url, plan.target == Target::Hub).await?);
@@ -111,7 +116,11 @@ pub async fn run(plan: Arc<Plan>, range: Range<usize>, label: &str, link: Link) 
             Ok(outcome) => partial.absorb(outcome),
             Err(e) => {
                 let mut lost = crate::outcome::ConnOutcome::default();
-                lost.error(if e.is_panic() { "internal:panic" } else { "internal:cancelled" });
+                lost.error(if e.is_panic() {
+                    "internal:panic"
+                } else {
+                    "internal:cancelled"
+                });
                 partial.absorb(lost);
             }
         }

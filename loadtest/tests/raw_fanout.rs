@@ -35,9 +35,12 @@ fn one_worker() -> RunOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanout_delivers_every_message_once() {
-    let server = raw_server::start(&["127.0.0.1:0".parse().unwrap()], RawServerConfig::default())
-        .await
-        .unwrap();
+    let server = raw_server::start(
+        &["127.0.0.1:0".parse().unwrap()],
+        RawServerConfig::default(),
+    )
+    .await
+    .unwrap();
     let url = format!("ws://{}", server.addrs()[0]);
     // 200 messages at 200/s: one second of publishing.
     let plan = raw_plan(
@@ -50,10 +53,13 @@ async fn fanout_delivers_every_message_once() {
             drain_secs: 10.0,
         },
     );
-    let report = tokio::time::timeout(Duration::from_secs(60), coordinator::execute(plan, one_worker()))
-        .await
-        .expect("fanout finished in time")
-        .unwrap();
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        coordinator::execute(plan, one_worker()),
+    )
+    .await
+    .expect("fanout finished in time")
+    .unwrap();
     let json = serde_json::to_string_pretty(&report).unwrap();
 
     assert_eq!(report.connections, 21, "{json}");
@@ -70,21 +76,33 @@ async fn fanout_delivers_every_message_once() {
     assert_eq!(report.errors, 0, "{json}");
     let latency = report.latency_ms.unwrap();
     assert_eq!(latency.samples, 4000);
-    assert!(latency.p50 > 0.0 && latency.p50 <= latency.p99 && latency.p99 <= latency.max, "{json}");
+    assert!(
+        latency.p50 > 0.0 && latency.p50 <= latency.p99 && latency.p99 <= latency.max,
+        "{json}"
+    );
     assert!(report.deliveries_per_sec > 0.0, "{json}");
     let rate = publish.rate.unwrap();
     assert!((150.0..=250.0).contains(&rate), "{json}");
     assert!(publish.rtt_ms.is_some(), "{json}");
     assert!(report.server_rss.is_some(), "{json}");
-    assert_eq!(server.stats().dropped_slow.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        server
+            .stats()
+            .dropped_slow
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     server.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_held_and_released() {
-    let server = raw_server::start(&["127.0.0.1:0".parse().unwrap()], RawServerConfig::default())
-        .await
-        .unwrap();
+    let server = raw_server::start(
+        &["127.0.0.1:0".parse().unwrap()],
+        RawServerConfig::default(),
+    )
+    .await
+    .unwrap();
     let url = format!("ws://{}", server.addrs()[0]);
     let plan = raw_plan(
         url,
@@ -94,10 +112,13 @@ async fn idle_connections_are_held_and_released() {
             rooms: 0,
         },
     );
-    let report = tokio::time::timeout(Duration::from_secs(60), coordinator::execute(plan, one_worker()))
-        .await
-        .expect("idle finished in time")
-        .unwrap();
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        coordinator::execute(plan, one_worker()),
+    )
+    .await
+    .expect("idle finished in time")
+    .unwrap();
     let json = serde_json::to_string_pretty(&report).unwrap();
     assert_eq!(report.connections, 50, "{json}");
     assert_eq!(report.errors, 0, "{json}");

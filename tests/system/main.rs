@@ -6,6 +6,7 @@ mod audit_log;
 mod authz_matrix;
 mod bad_input;
 mod cli;
+mod cluster;
 mod faults;
 mod live;
 mod live_limits;

@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod process;
+pub mod resilient;
 pub mod totp;
 pub mod ws;
 
@@ -69,6 +70,10 @@ impl Reply {
     }
 }
 
+/// The keys every test node shares (a cluster needs them configured).
+pub const SIGNING_KEY: &str = "dGVzdC1zaWduaW5nLWtleS10ZXN0LXNpZ25pbmcta2V5LTEyMzQ1Njc4";
+pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 /// The configuration every test starts from; `tweak` adjusts it.
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config {
@@ -77,11 +82,8 @@ pub fn test_config(db: &TestDb) -> Config {
         database_url: Some(db.url.clone()),
         ..Config::default()
     };
-    config.secrets.token_signing_key = Some(Secret::new(
-        "dGVzdC1zaWduaW5nLWtleS10ZXN0LXNpZ25pbmcta2V5LTEyMzQ1Njc4",
-    ));
-    config.secrets.data_encryption_key =
-        Some(Secret::new("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="));
+    config.secrets.token_signing_key = Some(Secret::new(SIGNING_KEY));
+    config.secrets.data_encryption_key = Some(Secret::new(DATA_KEY));
     config.log.level = "warn".into();
     config
 }

@@ -33,14 +33,26 @@ impl HubProcess {
     /// Starts `hub serve` with the embedded default in `data_dir` and waits until
     /// `/healthz` answers.
     pub async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// Starts `hub serve` with extra environment (`HUB_*` settings); its log goes
+    /// to `data_dir/hub.log` for diagnosis.
+    pub async fn start_with(data_dir: &Path, env: &[(&str, String)]) -> Self {
         let port = free_port();
-        let child = hub_command()
-            .arg("serve")
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let log = std::fs::File::create(data_dir.join("hub.log")).expect("log file");
+        let mut cmd = hub_command();
+        cmd.arg("serve")
             .env("HUB_DATA_DIR", data_dir)
             .env("HUB_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HUB_LOG__LEVEL", "warn")
+            .env("HUB_LOG__LEVEL", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn hub serve");
         let process = Self {
@@ -57,7 +69,8 @@ impl HubProcess {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "hub did not come up"
+                "hub did not come up; see {}",
+                data_dir.join("hub.log").display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -81,7 +81,15 @@ impl Ws {
         let mut frame = fields;
         frame["id"] = json!(id);
         frame["type"] = json!(kind);
-        self.send_text(frame.to_string()).await;
+        if self
+            .stream
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .is_err()
+        {
+            self.closed = Some(None);
+            return Err(json!({ "code": "closed" }));
+        }
         loop {
             let Some(frame) = self.next_frame().await else {
                 return Err(json!({ "code": "closed" }));
@@ -104,19 +112,40 @@ impl Ws {
 
     /// The next JSON frame from the server (waits up to `WAIT`); `None` once closed.
     pub async fn next_frame(&mut self) -> Option<Value> {
+        self.next_frame_within(WAIT)
+            .await
+            .expect("a frame within the wait")
+    }
+
+    /// Pushes that arrived while waiting for replies.
+    pub fn take_pushes(&mut self) -> Vec<Value> {
+        self.pushes.drain(..).collect()
+    }
+
+    /// The next frame within `wait`: `Err` on timeout, `Ok(None)` once closed.
+    pub async fn next_frame_within(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
+        if self.closed.is_some() {
+            return Ok(None);
+        }
         loop {
-            let msg = tokio::time::timeout(WAIT, self.stream.next())
+            let Some(msg) = tokio::time::timeout(wait, self.stream.next())
                 .await
-                .expect("a frame within the wait")?;
+                .map_err(|_| ())?
+            else {
+                self.closed = Some(None);
+                return Ok(None);
+            };
             match msg {
-                Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).expect("JSON frame")),
+                Ok(Message::Text(t)) => {
+                    return Ok(Some(serde_json::from_str(&t).expect("JSON frame")));
+                }
                 Ok(Message::Close(frame)) => {
                     self.closed = Some(frame.map(|f| u16::from(f.code)));
-                    return None;
+                    return Ok(None);
                 }
                 Err(_) => {
                     self.closed = Some(None);
-                    return None;
+                    return Ok(None);
                 }
                 Ok(_) => continue,
             }
