@@ -6,7 +6,8 @@
 //! the hub's REST setup) → `coordinator` (workers, RSS, "go", the report) →
 //! `worker` (a slice of connections) → `peer` (one connection). Pure parts,
 //! tested where they live: `probe`, `frame`, `seq`, `stats`, `spread`,
-//! `outcome`, `report`, `rss`, `plan`.
+//! `outcome`, `report`, `rss`, `plan`, and the two halves of a connection,
+//! `publisher` and `receiver`.
 
 pub mod cli;
 pub mod clock;
@@ -19,7 +20,9 @@ pub mod outcome;
 pub mod peer;
 pub mod plan;
 pub mod probe;
+pub mod publisher;
 pub mod raw_server;
+pub mod receiver;
 pub mod report;
 pub mod rss;
 pub mod scenario;

@@ -36,8 +36,14 @@ pub fn slack(duration: Duration) -> Duration {
 enum Fin {
     /// Still publishing, or waiting for acknowledgements.
     Pending,
-    Sent { id: u64, tries: u32 },
-    RetryAt { at: Instant, tries: u32 },
+    Sent {
+        id: u64,
+        tries: u32,
+    },
+    RetryAt {
+        at: Instant,
+        tries: u32,
+    },
     Done,
 }
 
@@ -297,7 +303,14 @@ mod tests {
             duration_secs: 2.0,
             drain_secs: 1.0,
         };
-        Publisher::for_role(Role::Publisher { room: 0, publisher: 0 }, &scenario).unwrap()
+        Publisher::for_role(
+            Role::Publisher {
+                room: 0,
+                publisher: 0,
+            },
+            &scenario,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -336,7 +349,10 @@ mod tests {
         p.fin = Fin::Sent { id: 9, tries: 0 };
         p.ack(9, Some("rate_limited"), 0, &rtt, &mut out);
         assert!(matches!(p.fin, Fin::RetryAt { tries: 0, .. }));
-        p.fin = Fin::Sent { id: 10, tries: FIN_TRIES };
+        p.fin = Fin::Sent {
+            id: 10,
+            tries: FIN_TRIES,
+        };
         p.ack(10, Some("rate_limited"), 0, &rtt, &mut out);
         assert!(p.done());
         assert_eq!(out.errors["fin:rate_limited"], 1);

@@ -2,7 +2,6 @@
 
 use crate::outcome::ConnOutcome;
 use crate::seq::{Seen, SeqTracker};
-use crate::stats::Recorder;
 
 /// What a receiving connection has seen, per publisher of its room.
 pub struct Receiver {
@@ -21,27 +20,24 @@ impl Receiver {
     }
 
     /// Message `seq` of `publisher`, sent at `t_ns`, arrived at `now_ns`.
-    /// `index` is the connection (it picks the histogram shard).
-    #[allow(clippy::too_many_arguments)]
+    /// Returns its latency in ns when it is a first delivery.
     pub fn data(
         &mut self,
         publisher: u32,
         seq: u64,
         t_ns: u64,
         now_ns: u64,
-        index: usize,
-        latency: &Recorder,
         out: &mut ConnOutcome,
-    ) {
+    ) -> Option<u64> {
         // A publisher outside the room's range is not ours: ignore it.
-        if let Some(tracker) = self.trackers.get_mut(publisher as usize)
-            && tracker.record(seq) == Seen::First
-        {
-            out.deliveries += 1;
-            latency.record_ns(index, now_ns.saturating_sub(t_ns));
-            out.first_delivery_ns.get_or_insert(now_ns);
-            out.last_delivery_ns = Some(now_ns);
+        let tracker = self.trackers.get_mut(publisher as usize)?;
+        if tracker.record(seq) == Seen::Duplicate {
+            return None;
         }
+        out.deliveries += 1;
+        out.first_delivery_ns.get_or_insert(now_ns);
+        out.last_delivery_ns = Some(now_ns);
+        Some(now_ns.saturating_sub(t_ns))
     }
 
     /// `publisher` says it is done.
@@ -73,11 +69,11 @@ mod tests {
 
     #[test]
     fn counts_first_deliveries_and_fins_per_publisher() {
-        let latency = Recorder::default();
         let mut out = ConnOutcome::default();
         let mut r = Receiver::new(2);
+        let mut latencies = Vec::new();
         for (publisher, seq) in [(0, 0), (1, 0), (0, 1), (0, 1), (1, 2), (1, 1), (7, 0)] {
-            r.data(publisher, seq, 1_000, 3_000_000, 0, &latency, &mut out);
+            latencies.extend(r.data(publisher, seq, 1_000, 3_000_000, &mut out));
         }
         r.fin(1);
         r.fin(1);
@@ -88,6 +84,6 @@ mod tests {
         assert_eq!(out.deliveries, 5);
         assert_eq!(out.received, Some((4, 5)));
         assert_eq!((out.duplicates, out.out_of_order), (1, 1));
-        assert_eq!(latency.merged().len(), 5);
+        assert_eq!(latencies, [2_999_000; 5]);
     }
 }

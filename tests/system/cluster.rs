@@ -22,7 +22,7 @@ use crate::{
 
 /// Peers per test and messages each publishes.
 const PEERS: usize = 6;
-const MESSAGES: usize = 40;
+const MESSAGES: usize = 60;
 
 /// Which fault to inject while the peers publish.
 #[derive(Clone, Copy, PartialEq)]
@@ -144,7 +144,7 @@ async fn run(fault: Fault) {
                 for n in 0..MESSAGES {
                     peer.publish(&format!("p{i}-{n}"), &format!("note {n} from {i}"))
                         .await;
-                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    tokio::time::sleep(Duration::from_millis(40)).await;
                 }
                 peer
             })
@@ -162,7 +162,7 @@ async fn run(fault: Fault) {
         Fault::KillNode => nodes[0].signal("-KILL"),
         Fault::RestartRedis => {
             redis.kill();
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
             assert!(redis.spawn(), "redis-server restarts");
         }
     }
