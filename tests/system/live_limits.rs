@@ -251,3 +251,43 @@ async fn a_slow_consumer_is_cut_off() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn sockets_close_when_the_token_expires_unless_refreshed_and_on_logout() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, |c| {
+            c.auth.access_token_ttl_secs = 30;
+            c.gateway.ping_interval_secs = 1;
+            c.gateway.idle_timeout_secs = 30;
+            c.gateway.session_check_secs = 1;
+        })
+        .await;
+        let (_, users, _) = care_team(&app).await;
+        let user = &users[0].0;
+
+        // Refreshed on the open socket: it outlives the first token.
+        let mut w = Ws::connect(&app.base, &app.token_for(user).await).await;
+        app.clock.advance_ms(20_000);
+        let fresh = app.token_for(user).await;
+        let r = w.ok("refresh", json!({ "token": fresh })).await;
+        assert!(r["token_expires_at"].is_string());
+        app.clock.advance_ms(15_000);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        w.ok("ping", json!({})).await;
+        // Past the refreshed token's expiry: 4002.
+        app.clock.advance_ms(20_000);
+        assert_eq!(w.close_code().await, Some(4002));
+
+        // Logged out elsewhere: 4003 at the next session check.
+        let login = app.login("a@clinic.test").await;
+        let token = login["access_token"].as_str().unwrap().to_owned();
+        let mut w = Ws::connect(&app.base, &token).await;
+        app.post("/api/v1/auth/logout", Some(&token), json!({}))
+            .await
+            .expect(204);
+        assert_eq!(w.close_code().await, Some(4003));
+        // And the socket cannot be reopened with it.
+        assert_eq!(Ws::try_connect(&app.base, &token).await.err(), Some(Some(4001)));
+        app.stop().await;
+    }
+}
