@@ -209,18 +209,18 @@ impl Connection {
                         Message::Close(_) => return None,
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
-                    if let Some(frame) = answer {
-                        if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
-                            return ending;
-                        }
+                    if let Some(frame) = answer
+                        && let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await
+                    {
+                        return ending;
                     }
                 }
                 item = queue.recv() => {
-                    let Some(item) = item else { return None };
-                    if let Some(frame) = self.outbound(item) {
-                        if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
-                            return ending;
-                        }
+                    let item = item?;
+                    if let Some(frame) = self.outbound(item)
+                        && let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await
+                    {
+                        return ending;
                     }
                 }
                 _ = ping.tick() => {

@@ -18,9 +18,12 @@ use serde_json::json;
 use super::feed::PRESENCE;
 use crate::{bus::Event, error::Result, rooms, state::AppState, store::presence as store};
 
+/// Sockets of this node per (room, user).
+type LocalCounts = HashMap<(Arc<str>, Arc<str>), usize>;
+
 pub struct Presence {
     node_id: String,
-    local: Mutex<HashMap<(Arc<str>, Arc<str>), usize>>,
+    local: Mutex<LocalCounts>,
 }
 
 impl Presence {
@@ -31,7 +34,7 @@ impl Presence {
         }
     }
 
-    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<(Arc<str>, Arc<str>), usize>> {
+    fn local(&self) -> std::sync::MutexGuard<'_, LocalCounts> {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
