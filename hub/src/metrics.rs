@@ -34,6 +34,12 @@ pub struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    /// The WebSocket close code the server sent (0: the peer went away first).
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
     pub database: String,
@@ -47,6 +53,13 @@ pub struct Metrics {
     pub http_requests: Family<RequestLabels, Counter>,
     pub http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub logins: Family<OutcomeLabels, Counter>,
+    /// Open WebSocket connections on this node.
+    pub ws_connections: Gauge,
+    pub ws_closes: Family<CloseLabels, Counter>,
+    /// Room events delivered to local sockets (one per socket).
+    pub ws_deliveries: Counter,
+    /// Times a room feed read missed events from the database.
+    pub feed_catch_ups: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,6 +91,30 @@ impl Metrics {
             "Login attempts by outcome",
             logins.clone(),
         );
+        let ws_connections = Gauge::default();
+        registry.register(
+            "ws_connections",
+            "Open WebSocket connections",
+            ws_connections.clone(),
+        );
+        let ws_closes = Family::<CloseLabels, Counter>::default();
+        registry.register(
+            "ws_closes",
+            "WebSocket connections ended, by the close code sent",
+            ws_closes.clone(),
+        );
+        let ws_deliveries = Counter::default();
+        registry.register(
+            "ws_deliveries",
+            "Room events queued to local sockets",
+            ws_deliveries.clone(),
+        );
+        let feed_catch_ups = Counter::default();
+        registry.register(
+            "room_feed_catch_ups",
+            "Room feed reads of missed events from the database",
+            feed_catch_ups.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -92,6 +129,10 @@ impl Metrics {
             http_requests,
             http_duration,
             logins,
+            ws_connections,
+            ws_closes,
+            ws_deliveries,
+            feed_catch_ups,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::{
     bus::Event,
     clock::rfc3339,
     error::Error,
+    metrics::CloseLabels,
     rooms::{self, PublishInput, Recovery},
     state::AppState,
     store::{rooms as room_store, sessions},
@@ -59,6 +60,7 @@ type Ending = Option<(u16, &'static str)>;
 pub async fn serve(state: AppState, mut socket: WebSocket) {
     let gateway = state.gateway.clone();
     gateway.open_connections.fetch_add(1, Ordering::Relaxed);
+    state.metrics.ws_connections.inc();
     let ending = match authenticate(&state, &mut socket).await {
         Ok((principal, expires_at, auth_id)) => {
             let (queue_tx, queue_rx) = mpsc::channel(state.config.gateway.send_queue);
@@ -99,6 +101,14 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
     }
+    state
+        .metrics
+        .ws_closes
+        .get_or_create(&CloseLabels {
+            code: ending.map_or(0, |(code, _)| code),
+        })
+        .inc();
+    state.metrics.ws_connections.dec();
     gateway.open_connections.fetch_sub(1, Ordering::Relaxed);
 }
 

@@ -117,15 +117,16 @@ impl RoomFeed {
 
     /// Offers `item` to every subscriber (but `except`'s user). A full queue
     /// means the client is not reading: it is cut off rather than buffered.
-    fn dispatch(&self, item: &Outbound, except_user: Option<&str>) {
+    fn dispatch(&self, item: &Outbound, except_user: Option<&str>) -> u64 {
         let mut gone = Vec::new();
+        let mut queued = 0;
         let subs = self.subscribers();
         for (conn_id, sub) in subs.iter() {
             if except_user.is_some_and(|u| *sub.user_id == *u) {
                 continue;
             }
             match sub.queue.try_send(item.clone()) {
-                Ok(()) => {}
+                Ok(()) => queued += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     sub.killer.kill(super::protocol::close::SLOW_CONSUMER);
                     gone.push(*conn_id);
@@ -140,6 +141,7 @@ impl RoomFeed {
                 subs.remove(&id);
             }
         }
+        queued
     }
 
     /// Removes every subscription of `user_id` (they left or were removed).
@@ -283,14 +285,17 @@ fn deliver(state: &AppState, feed: &RoomFeed, cursor: &mut Cursor, row: &room_st
     match stream_event(&state.keyring, &cursor.epoch, row)
         .and_then(|e| serde_json::to_string(&e).map_err(crate::error::Error::internal))
     {
-        Ok(text) => feed.dispatch(
-            &Outbound::Event {
-                room: feed.room_id.clone(),
-                offset: row.seq,
-                frame: text.into(),
-            },
-            None,
-        ),
+        Ok(text) => {
+            let queued = feed.dispatch(
+                &Outbound::Event {
+                    room: feed.room_id.clone(),
+                    offset: row.seq,
+                    frame: text.into(),
+                },
+                None,
+            );
+            state.metrics.ws_deliveries.inc_by(queued);
+        }
         Err(e) => {
             tracing::error!(room = %feed.room_id, error = %e, "cannot deliver a stored event");
             resync(feed, "unreadable_event");
@@ -312,6 +317,9 @@ async fn catch_up(state: &AppState, feed: &RoomFeed, cursor: &mut Cursor, up_to:
         }
         let target = up_to.map_or(last, |u| u.min(last));
         let batch = state.config.gateway.max_recovery_events as i64;
+        if cursor.offset < target {
+            state.metrics.feed_catch_ups.inc();
+        }
         while cursor.offset < target {
             let rows =
                 room_store::events_between(&mut conn, &feed.room_id, cursor.offset, target, batch)
