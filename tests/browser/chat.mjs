@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // End-to-end test of the clinician console in a real browser (Debian's
-// Chromium driven by playwright-core): two users sign in through the UI, open
-// the same room, see each other online, see each other typing, exchange
-// messages, see read receipts, and find the conversation again after a reload.
+// Chromium driven by playwright-core): two users sign in through the UI (B
+// with the keyboard only), open the same room, see each other online, see each
+// other typing, exchange messages, see read receipts, and find the
+// conversation again after a reload. A second session of B, whose socket the
+// test routes, loses its connection, recovers a missed message with `since`,
+// and refreshes its access token early. Any console error, failed request or
+// Content-Security-Policy violation fails the run.
 //
 // Environment:
 //   HUB_URL                 base URL of a running hub, e.g. http://127.0.0.1:8080
@@ -111,19 +115,46 @@ function assertNoBrowserProblems() {
   check(problems.length === 0, `the pages logged errors:\n  ${problems.join('\n  ')}`);
 }
 
-async function signIn(who) {
+/** Presses Tab until `matches(document.activeElement)` holds (at most `max` times). */
+async function tabTo(page, what, matches, arg, max = 25) {
+  for (let i = 0; i < max; i += 1) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(matches, arg)) return;
+  }
+  throw new Failure(`could not reach ${what} with the Tab key`);
+}
+
+/** The focused element shows a visible focus indicator (outline of 2px or more). */
+async function assertFocusVisible(page, what) {
+  const outline = await page.evaluate(() => {
+    const s = getComputedStyle(document.activeElement);
+    return { style: s.outlineStyle, width: parseFloat(s.outlineWidth) };
+  });
+  check(outline.style !== 'none' && outline.width >= 2, `${what} has no visible focus (${JSON.stringify(outline)})`);
+}
+
+async function signIn(who, { keyboard = false } = {}) {
   const page = pages[who];
   const user = USERS[who];
-  step = `user ${who} signs in`;
+  step = `user ${who} signs in${keyboard ? ' with the keyboard only' : ''}`;
   const resp = await page.goto(`${BASE}/`, { waitUntil: 'load', timeout: STEP_MS });
   check(resp && resp.status() === 200, `GET / answered ${resp?.status()}`);
   const headers = resp.headers();
   check(headers['content-security-policy'] === EXPECTED_CSP, `CSP of / is ${headers['content-security-policy']}`);
   check(headers['content-type']?.startsWith('text/html'), `content type of / is ${headers['content-type']}`);
 
-  await page.getByLabel('Email').fill(user.email);
-  await page.getByLabel('Password').fill(user.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  if (keyboard) {
+    await tabTo(page, 'the email field', () => document.activeElement?.id === 'email');
+    await assertFocusVisible(page, 'the email field');
+    await page.keyboard.type(user.email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(user.password);
+    await page.keyboard.press('Enter');
+  } else {
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
   try {
     await page.waitForURL('**/web/app.html**', { timeout: STEP_MS });
   } catch {
@@ -140,13 +171,13 @@ async function signIn(who) {
   const local = await page.evaluate(() => Object.keys(localStorage).length);
   check(local === 0, 'something was written to localStorage');
   check(!page.url().includes('token'), 'a token is in the URL');
-  ok(`user ${who} (${name}) signed in through the form`);
+  ok(`user ${who} (${name}) signed in through the form${keyboard ? ' with the keyboard only' : ''}`);
   return { id, name };
 }
 
-async function openRoom(who) {
+async function openRoom(who, { keyboard = false } = {}) {
   const page = pages[who];
-  step = `user ${who} opens the room`;
+  step = `user ${who} opens the room${keyboard ? ' with the keyboard only' : ''}`;
   const link = page.locator(`#rooms-list a[data-room-id="${ROOM}"]`);
   try {
     await link.waitFor({ timeout: STEP_MS });
@@ -154,7 +185,13 @@ async function openRoom(who) {
     const status = await page.locator('#rooms-status').textContent().catch(() => '');
     throw new Failure(`room ${ROOM} is not in the room list (${status || 'no status'})`);
   }
-  await link.click();
+  if (keyboard) {
+    await tabTo(page, 'the room link', (id) => document.activeElement?.dataset?.roomId === id, ROOM);
+    await assertFocusVisible(page, 'the room link');
+    await page.keyboard.press('Enter');
+  } else {
+    await link.click();
+  }
   await waitIn(page, 'the live connection never opened', () =>
     document.getElementById('conn-status')?.dataset.state === 'open',
   );
@@ -165,7 +202,7 @@ async function openRoom(who) {
   });
   const error = page.locator('#room-error');
   check(!(await error.isVisible()), `the room shows an error: ${await error.textContent()}`);
-  ok(`user ${who} opened the room and is connected`);
+  ok(`user ${who} opened the room${keyboard ? ' with the keyboard' : ''} and is connected`);
 }
 
 async function expectOnline(who, other) {
@@ -182,12 +219,17 @@ async function expectOnline(who, other) {
 }
 
 /** `from` types and sends `text` with the keyboard; `to` sees typing, then the message. */
-async function converse(from, to, ids, text) {
+async function converse(from, to, ids, text, { keyboard = false } = {}) {
   const sender = pages[from];
   const receiver = pages[to];
   step = `user ${from} types`;
   const box = sender.getByRole('textbox', { name: 'Message', exact: true });
-  await box.click();
+  if (keyboard) {
+    await tabTo(sender, 'the message field', () => document.activeElement?.id === 'message-input');
+    await assertFocusVisible(sender, 'the message field');
+  } else {
+    await box.click();
+  }
   await sender.keyboard.type(text.slice(0, 12), { delay: 30 });
   await waitIn(
     receiver,
@@ -381,8 +423,13 @@ async function resilience(ids) {
   check(refreshReply.result?.token_expires_at, 'the refresh reply has no token_expires_at');
   ok('B2 refreshed its token over REST and handed it to the socket');
 
+  step = "B's second session ends while the first stays";
   await context.close();
   delete pages.B2;
+  await new Promise((r) => setTimeout(r, 1500));
+  const stillOnline = await pages.A.locator(`#presence-list li[data-user-id="${ids.B.id}"]`).count();
+  check(stillOnline === 1, `${ids.B.name} went offline for A although one of B's sessions is still in the room`);
+  ok(`closing one of two sessions keeps ${ids.B.name} online`);
 }
 
 async function main() {
@@ -412,11 +459,11 @@ async function main() {
 
   const ids = {};
   ids.A = await signIn('A');
-  ids.B = await signIn('B');
+  ids.B = await signIn('B', { keyboard: true });
   check(ids.A.id !== ids.B.id, 'both users have the same id');
 
   await openRoom('A');
-  await openRoom('B');
+  await openRoom('B', { keyboard: true });
   await expectOnline('A', ids.B);
   await expectOnline('B', ids.A);
 
@@ -424,7 +471,7 @@ async function main() {
   const fromA = `Hello from A, BP 120/80 <b>${stamp}</b>`;
   const fromB = `Reply from B: noted & agreed ${stamp}`;
   await converse('A', 'B', ids, fromA);
-  await converse('B', 'A', ids, fromB);
+  await converse('B', 'A', ids, fromB, { keyboard: true });
 
   // Both pages show the newest messages, so each sends a read receipt.
   await expectSeenBy('A', ids.B, fromA);

@@ -287,7 +287,10 @@ async fn sockets_close_when_the_token_expires_unless_refreshed_and_on_logout() {
             .expect(204);
         assert_eq!(w.close_code().await, Some(4003));
         // And the socket cannot be reopened with it.
-        assert_eq!(Ws::try_connect(&app.base, &token).await.err(), Some(Some(4001)));
+        assert_eq!(
+            Ws::try_connect(&app.base, &token).await.err(),
+            Some(Some(4001))
+        );
         app.stop().await;
     }
 }

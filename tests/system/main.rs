@@ -5,6 +5,7 @@ mod accounts;
 mod audit_log;
 mod authz_matrix;
 mod bad_input;
+mod browser;
 mod cli;
 mod cluster;
 mod faults;

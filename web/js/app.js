@@ -187,6 +187,10 @@ function roomLabel(room) {
 }
 
 function renderRooms() {
+  // Re-rendering must not take keyboard focus away from a room link.
+  const focusedRoom = ui.roomsList.contains(document.activeElement)
+    ? document.activeElement.dataset.roomId
+    : null;
   const items = rooms.map((room) => {
     const unread = current?.id === room.id ? 0 : room.unread ?? 0;
     const link = el('a', { class: 'room-link', href: `#room=${encodeURIComponent(room.id)}`, 'data-room-id': room.id }, [
@@ -203,6 +207,7 @@ function renderRooms() {
     return el('li', {}, [link]);
   });
   ui.roomsList.replaceChildren(...items);
+  if (focusedRoom) ui.roomsList.querySelector(`a[data-room-id="${CSS.escape(focusedRoom)}"]`)?.focus();
 }
 
 function routeFromHash() {

@@ -19,12 +19,12 @@ const submit = document.getElementById('login-submit');
 const errorBox = document.getElementById('login-error');
 const status = document.getElementById('login-status');
 
-function showError(message, field) {
+function showError(message, field, { invalid = true } = {}) {
   errorBox.textContent = message;
   errorBox.hidden = false;
   for (const input of [email, password, code]) input.removeAttribute('aria-invalid');
   if (field) {
-    field.setAttribute('aria-invalid', 'true');
+    if (invalid) field.setAttribute('aria-invalid', 'true');
     field.focus();
   }
 }
@@ -66,7 +66,9 @@ form.addEventListener('submit', async (event) => {
         codeField.hidden = false;
         code.required = true;
         code.setAttribute('aria-required', 'true');
-        showError('This account uses two-step sign-in. Enter your one-time code.', code);
+        showError('This account uses two-step sign-in. Enter your one-time code.', code, {
+          invalid: false,
+        });
         break;
       case 'invalid_mfa_code':
         code.value = '';

@@ -5,6 +5,7 @@ pub mod extract;
 mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod web;
 
 use std::time::Duration;
 
@@ -104,6 +105,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        // The console's static pages: outside the API policy, with their own CSP.
+        .merge(web::routes())
         // Innermost first: each `.layer` wraps everything above it.
         .layer(from_fn_with_state(
             state.clone(),
