@@ -105,6 +105,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             telemetry::init(&config.log);
+            match crate::fd_limit::raise_to_hard_limit() {
+                Ok(n) => tracing::info!(open_files = n, "open-file limit"),
+                Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+            }
             let server = Server::build(config).await?;
             server.run_until(server::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)

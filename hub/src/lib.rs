@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod fd_limit;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
