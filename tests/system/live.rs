@@ -362,3 +362,117 @@ async fn a_reconnecting_client_recovers_exactly_what_it_missed() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn referral_brings_in_another_organization_and_removal_ends_delivery() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let (_, users, room) = care_team(&app).await;
+        let room_id = room["id"].as_str().unwrap();
+        let (a, b, patient) = (&users[0], &users[1], &users[2]);
+        let cardio = app
+            .account("c@cardio.test", Role::Clinician, Some("Cardiology"))
+            .await;
+        let cardio_org = app.org_id("Cardiology").await;
+        let cardio_token = app.token_for(&cardio).await;
+
+        // Before the referral the cardiologist cannot join or read.
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            Some(&cardio_token),
+            json!({ "user_id": cardio }),
+        )
+        .await
+        .expect_error(403, "forbidden");
+        // Patients cannot refer; care-team members can, once.
+        let refer = format!("/api/v1/rooms/{room_id}/referrals");
+        app.post(
+            &refer,
+            Some(&a.1),
+            json!({ "org_id": uuid::Uuid::new_v4().to_string() }),
+        )
+        .await
+        .expect_error(404, "not_found");
+        let referred = app
+            .post(&refer, Some(&a.1), json!({ "org_id": cardio_org }))
+            .await
+            .expect(201);
+        assert_eq!(referred["orgs"].as_array().map(Vec::len), Some(2));
+        app.post(&refer, Some(&a.1), json!({ "org_id": cardio_org }))
+            .await
+            .expect_error(409, "already_referred");
+        // Now the cardiologist joins the case and reads it.
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            Some(&cardio_token),
+            json!({ "user_id": cardio }),
+        )
+        .await
+        .expect(201);
+        app.get(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            Some(&cardio_token),
+        )
+        .await
+        .expect(200);
+        // The patient is not in either organization's care team for this case and
+        // cannot be added by a non-care-team member; the clinician can add them.
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            Some(&a.1),
+            json!({ "user_id": patient.0 }),
+        )
+        .await
+        .expect(201);
+
+        // B is removed while subscribed: the socket is told and stops receiving.
+        let mut wb = Ws::connect(&app.base, &b.1).await;
+        wb.ok("subscribe", json!({ "room": room_id })).await;
+        app.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/rooms/{room_id}/members/{}", b.0),
+            Some(&a.1),
+            None,
+        )
+        .await
+        .expect(204);
+        let gone = wb.next_of("unsubscribed").await;
+        assert_eq!(
+            (gone["room"].as_str(), gone["reason"].as_str()),
+            (Some(room_id), Some("removed"))
+        );
+        let refused = wb
+            .request(
+                "publish",
+                json!({ "room": room_id, "client_id": "late", "body": "hi" }),
+            )
+            .await;
+        assert_eq!(refused.unwrap_err()["code"], "room_not_found");
+        app.get(&format!("/api/v1/rooms/{room_id}/messages"), Some(&b.1))
+            .await
+            .expect_error(403, "forbidden");
+        // The patient may leave on their own; the audit log has every change.
+        app.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/rooms/{room_id}/members/{}", patient.0),
+            Some(&patient.1),
+            None,
+        )
+        .await
+        .expect(204);
+        for action in [
+            "room.refer",
+            "room.member.add",
+            "room.member.remove",
+            "room.member.leave",
+        ] {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+                .bind(action)
+                .fetch_one(app.state.store.pool())
+                .await
+                .unwrap();
+            assert!(n >= 1, "{action} audited");
+        }
+        app.stop().await;
+    }
+}

@@ -310,6 +310,13 @@ impl Connection {
         }
     }
 
+    /// Drops a subscription the user may no longer hold.
+    fn forget_room(&mut self, room: &str) {
+        if let Some((room, _)) = self.rooms.remove_entry(room) {
+            self.leave_feed(&room);
+        }
+    }
+
     fn leave_feed(&self, room: &Arc<str>) {
         self.gateway.leave(room, self.id);
         let (state, gateway, room, user) = (
@@ -583,8 +590,19 @@ impl Connection {
             ));
         }
         let input = PublishInput { client_id, body };
-        let published = rooms::publish(&self.state, &self.user, room, &input).await?;
-        Ok(json!(published))
+        match rooms::publish(&self.state, &self.user, room, &input).await {
+            Ok(published) => Ok(json!(published)),
+            Err(Error::NotFound(_)) => {
+                // No longer a member (the removal notice may have been lost on the
+                // bus): stop delivering the room to this socket too.
+                self.forget_room(room);
+                Err(ProtocolError::new(
+                    "room_not_found",
+                    "no such room, or you are not a member",
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn typing(&mut self, room: &str) -> Result<serde_json::Value, ProtocolError> {
@@ -629,10 +647,13 @@ impl Connection {
         }
         .await?;
         match moved {
-            None => Err(ProtocolError::new(
-                "room_not_found",
-                "no such room, or you are not a member",
-            )),
+            None => {
+                self.forget_room(room);
+                Err(ProtocolError::new(
+                    "room_not_found",
+                    "no such room, or you are not a member",
+                ))
+            }
             Some(moved) => {
                 if moved {
                     self.announce(
