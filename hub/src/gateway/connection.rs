@@ -61,7 +61,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
     let gateway = state.gateway.clone();
     gateway.open_connections.fetch_add(1, Ordering::Relaxed);
     state.metrics.ws_connections.inc();
-    let ending = match authenticate(&state, &mut socket).await {
+    let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((principal, expires_at, auth_id)) => {
             let (queue_tx, queue_rx) = mpsc::channel(state.config.gateway.send_queue);
             let mut conn = Connection {
@@ -76,7 +76,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
                 rooms: HashMap::new(),
             };
             let ending = conn.run(&mut socket, queue_rx, auth_id).await;
-            conn.unsubscribe_all().await;
+            Box::pin(conn.unsubscribe_all()).await;
             ending
         }
         Err(ending) => ending,
@@ -185,8 +185,13 @@ impl Connection {
         if *shutdown.borrow_and_update() {
             return Some((close::GOING_AWAY, "server shutting down"));
         }
+        // One timer for the token's expiry, moved only when the token changes (a
+        // refresh) or the ping tick re-reads the clock: a fresh timer per loop turn
+        // would cost every delivery a timer-wheel insertion.
+        let expiry = tokio::time::sleep(self.token_expiry());
+        tokio::pin!(expiry);
+        let mut expiry_for = self.token_expires_at;
         loop {
-            let expiry = self.token_expiry();
             tokio::select! {
                 code = killer.killed() => {
                     return Some((code, reason_of(code)));
@@ -194,7 +199,7 @@ impl Connection {
                 _ = shutdown.changed() => {
                     return Some((close::GOING_AWAY, "server shutting down"));
                 }
-                () = tokio::time::sleep(expiry) => {
+                () = &mut expiry => {
                     return Some((close::TOKEN_EXPIRED, "access token expired"));
                 }
                 incoming = socket.recv() => {
@@ -211,7 +216,9 @@ impl Connection {
                         return Some((close::FLOOD, "too many frames"));
                     }
                     let answer = match message {
-                        Message::Text(text) => self.handle(&text).await,
+                        // Boxed: the request handlers' futures are large, and
+                        // inlined they would be part of every idle socket's task.
+                        Message::Text(text) => Box::pin(self.handle(&text)).await,
                         Message::Binary(_) => Some(protocol::error(
                             None,
                             &ProtocolError::new("unsupported_frame", "binary frames are not part of the protocol"),
@@ -219,6 +226,10 @@ impl Connection {
                         Message::Close(_) => return None,
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
+                    if self.token_expires_at != expiry_for {
+                        expiry_for = self.token_expires_at;
+                        expiry.as_mut().reset(tokio::time::Instant::now() + self.token_expiry());
+                    }
                     if let Some(frame) = answer
                         && let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await
                     {
@@ -234,12 +245,13 @@ impl Connection {
                     }
                 }
                 _ = ping.tick() => {
+                    expiry.as_mut().reset(tokio::time::Instant::now() + self.token_expiry());
                     if last_seen.elapsed() > idle_limit {
                         return Some((close::IDLE, "idle"));
                     }
                     if last_session_check.elapsed() >= session_check {
                         last_session_check = Instant::now();
-                        if !self.session_alive().await {
+                        if !Box::pin(self.session_alive()).await {
                             return Some((close::SESSION_REVOKED, "session revoked"));
                         }
                     }

@@ -18,10 +18,7 @@ use crate::{
     domain::ValidationError,
     error::{Error, Result},
     state::AppState,
-    store::{
-        Conn,
-        rooms::{self, EventRow},
-    },
+    store::rooms::{self, EventRow},
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,25 +83,15 @@ pub async fn publish(
     validate_client_id(&input.client_id)?;
     validate_body(&input.body, state.config.gateway.max_body_chars)?;
     let now = state.clock.now_ms();
+    let id = uuid::Uuid::now_v7().to_string();
+    // Sealed before the transaction: the room's row lock is held only for SQL.
+    let sealed = seal_body(&state.keyring, room_id, &id, &input.body);
     let mut tx = state.store.begin_write().await?;
-    require_member(&mut tx, room_id, sender_id).await?;
-    // Taking the offset first locks the room's row, so a concurrent retry with the
-    // same client id waits here and then sees the first attempt's row.
-    let (seq, epoch) = rooms::next_seq(&mut tx, room_id)
+    // Taking the offset locks the room's row, so a concurrent retry with the
+    // same client id waits here, then finds the first attempt's row.
+    let (seq, epoch) = rooms::next_seq_for_member(&mut tx, room_id, sender_id)
         .await?
         .ok_or(Error::NotFound("room"))?;
-    if let Some(existing) =
-        rooms::event_by_client_id(&mut tx, room_id, sender_id, &input.client_id).await?
-    {
-        tx.rollback().await.map_err(Error::internal)?;
-        let epoch = current_epoch(state, room_id).await?;
-        return Ok(Published {
-            duplicate: true,
-            event: stream_event(&state.keyring, &epoch, &existing)?,
-        });
-    }
-    let id = uuid::Uuid::now_v7().to_string();
-    let sealed = seal_body(&state.keyring, room_id, &id, &input.body);
     let row = EventRow {
         room_id: room_id.to_owned(),
         seq,
@@ -117,7 +104,18 @@ pub async fn publish(
         body: Some(sealed.ciphertext),
         created_at: now,
     };
-    rooms::insert_event(&mut tx, &row).await?;
+    if !rooms::insert_event_once(&mut tx, &row).await? {
+        // A retry: give back the offset (rollback) and return the original.
+        tx.rollback().await.map_err(Error::internal)?;
+        let mut conn = state.store.conn().await?;
+        let existing = rooms::event_by_client_id(&mut conn, room_id, sender_id, &input.client_id)
+            .await?
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("duplicate vanished")))?;
+        return Ok(Published {
+            duplicate: true,
+            event: stream_event(&state.keyring, &epoch, &existing)?,
+        });
+    }
     tx.commit().await.map_err(Error::internal)?;
     announce(state, &epoch, &row).await;
     Ok(Published {
@@ -157,8 +155,7 @@ async fn change(
 ) -> Result<StreamEvent> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    require_member(&mut tx, room_id, sender_id).await?;
-    let (seq, epoch) = rooms::next_seq(&mut tx, room_id)
+    let (seq, epoch) = rooms::next_seq_for_member(&mut tx, room_id, sender_id)
         .await?
         .ok_or(Error::NotFound("room"))?;
     let original = rooms::message(&mut tx, room_id, message_id)
@@ -204,23 +201,6 @@ fn message_not_found() -> Error {
         code: "message_not_found",
         message: "no such message in this room".into(),
     }
-}
-
-/// Only current members write to a room; checked inside the writing transaction
-/// so a member removed a moment ago cannot slip a message in.
-async fn require_member(conn: &mut Conn, room_id: &str, user_id: &str) -> Result<()> {
-    rooms::member(conn, room_id, user_id)
-        .await?
-        .map(|_| ())
-        .ok_or(Error::NotFound("room"))
-}
-
-async fn current_epoch(state: &AppState, room_id: &str) -> Result<String> {
-    let mut conn = state.store.conn().await?;
-    Ok(rooms::position(&mut conn, room_id)
-        .await?
-        .ok_or(Error::NotFound("room"))?
-        .1)
 }
 
 /// Tells every node about a committed event. A failure here loses nothing:
