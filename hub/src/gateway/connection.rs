@@ -8,6 +8,7 @@ use std::{
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -28,6 +29,9 @@ use crate::{
     state::AppState,
     store::{rooms as room_store, sessions},
 };
+
+/// Most queued frames written before one flush.
+const SEND_BATCH: usize = 64;
 
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -238,9 +242,7 @@ impl Connection {
                 }
                 item = queue.recv() => {
                     let item = item?;
-                    if let Some(frame) = self.outbound(item)
-                        && let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await
-                    {
+                    if let Err(ending) = self.send_queued(socket, &mut queue, item, &killer).await {
                         return ending;
                     }
                 }
@@ -320,6 +322,33 @@ impl Connection {
                 Some(resync_frame(&room, reason))
             }
         }
+    }
+
+    /// Writes `first` and whatever else is already queued (up to a batch), then
+    /// flushes once: under load a socket costs one write call per batch instead
+    /// of one per event.
+    async fn send_queued(
+        &mut self,
+        socket: &mut WebSocket,
+        queue: &mut mpsc::Receiver<Outbound>,
+        first: Outbound,
+        killer: &Killer,
+    ) -> Result<(), Ending> {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(item) = next.take() {
+            if let Some(frame) = self.outbound(item) {
+                unless_killed(socket.feed(Message::Text(frame)), killer).await?;
+                written += 1;
+            }
+            if written < SEND_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        if written > 0 {
+            unless_killed(socket.flush(), killer).await?;
+        }
+        Ok(())
     }
 
     /// Drops a subscription the user may no longer hold.
@@ -710,6 +739,17 @@ async fn send_unless_killed(
 ) -> Result<(), Ending> {
     tokio::select! {
         sent = socket.send(message) => sent.map_err(|_| None),
+        code = killer.killed() => Err(Some((code, reason_of(code)))),
+    }
+}
+
+/// Runs a socket write unless the connection is told to close meanwhile.
+async fn unless_killed(
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+    killer: &Killer,
+) -> Result<(), Ending> {
+    tokio::select! {
+        done = write => done.map_err(|_| None),
         code = killer.killed() => Err(Some((code, reason_of(code)))),
     }
 }
