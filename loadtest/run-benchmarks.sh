@@ -80,14 +80,13 @@ chat)
     PG=(HUB_DATABASE_URL=postgres://postgres@127.0.0.1:5432/hb_bench
         HUB_SECRETS__TOKEN_SIGNING_KEY="$(head -c 48 /dev/urandom | base64 -w0)"
         HUB_SECRETS__DATA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)")
-    start_hub 8080 "${PG[@]}" "${UNLIMITED[@]}"
-    run chat-hub-pg chat --target hub --url http://127.0.0.1:8080 --users 100 \
-        --rooms 100 --members 10 --rate-per-room 50 --duration 20 --server-pid "$HUB_PID"
-    stop "$HUB_PID"
-    start_hub 8080 "${UNLIMITED[@]}"
-    run chat-hub-sqlite chat --target hub --url http://127.0.0.1:8080 --users 100 \
-        --rooms 100 --members 10 --rate-per-room 50 --duration 20 --server-pid "$HUB_PID"
-    stop "$HUB_PID"
+    # Messages per second = rooms × rate-per-room: 100 × 20 = 2,000 … 100 × 50 = 5,000.
+    for rate in ${CHAT_RATES:-20 30 50}; do
+        start_hub 8080 "${PG[@]}" "${UNLIMITED[@]}"
+        run "chat-hub-pg-$((rate * 100))" chat --target hub --url http://127.0.0.1:8080 --users 100 \
+            --rooms 100 --members 10 --rate-per-room "$rate" --duration 20 --server-pid "$HUB_PID"
+        stop "$HUB_PID"
+    done
     ;;
 esac
 done

@@ -53,7 +53,10 @@ struct Connection {
     principal: Principal,
     user: Arc<str>,
     token_expires_at: i64,
-    queue_tx: mpsc::Sender<Outbound>,
+    /// Created with the first subscription: a channel allocates its first block
+    /// of slots up front (~2 KiB), which idle sockets never need.
+    queue_tx: Option<mpsc::Sender<Outbound>>,
+    queue_rx: Option<mpsc::Receiver<Outbound>>,
     killer: Arc<Killer>,
     rooms: HashMap<Arc<str>, Subscription>,
 }
@@ -67,7 +70,6 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
     state.metrics.ws_connections.inc();
     let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((principal, expires_at, auth_id)) => {
-            let (queue_tx, queue_rx) = mpsc::channel(state.config.gateway.send_queue);
             let mut conn = Connection {
                 user: principal.user_id.as_str().into(),
                 id: gateway.conn_id(),
@@ -75,11 +77,12 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
                 state: state.clone(),
                 principal,
                 token_expires_at: expires_at,
-                queue_tx,
+                queue_tx: None,
+                queue_rx: None,
                 killer: Arc::new(Killer::default()),
                 rooms: HashMap::new(),
             };
-            let ending = conn.run(&mut socket, queue_rx, auth_id).await;
+            let ending = conn.run(&mut socket, auth_id).await;
             Box::pin(conn.unsubscribe_all()).await;
             ending
         }
@@ -150,12 +153,7 @@ async fn authenticate(
 }
 
 impl Connection {
-    async fn run(
-        &mut self,
-        socket: &mut WebSocket,
-        mut queue: mpsc::Receiver<Outbound>,
-        auth_id: RequestId,
-    ) -> Ending {
+    async fn run(&mut self, socket: &mut WebSocket, auth_id: RequestId) -> Ending {
         let g = self.state.config.gateway.clone();
         let limits = json!({
             "max_frame_bytes": g.max_frame_bytes,
@@ -240,9 +238,9 @@ impl Connection {
                         return ending;
                     }
                 }
-                item = queue.recv() => {
+                item = next_queued(&mut self.queue_rx) => {
                     let item = item?;
-                    if let Err(ending) = self.send_queued(socket, &mut queue, item, &killer).await {
+                    if let Err(ending) = self.send_queued(socket, item, &killer).await {
                         return ending;
                     }
                 }
@@ -330,7 +328,6 @@ impl Connection {
     async fn send_queued(
         &mut self,
         socket: &mut WebSocket,
-        queue: &mut mpsc::Receiver<Outbound>,
         first: Outbound,
         killer: &Killer,
     ) -> Result<(), Ending> {
@@ -342,13 +339,24 @@ impl Connection {
                 written += 1;
             }
             if written < SEND_BATCH {
-                next = queue.try_recv().ok();
+                next = self.queue_rx.as_mut().and_then(|q| q.try_recv().ok());
             }
         }
         if written > 0 {
             unless_killed(socket.flush(), killer).await?;
         }
         Ok(())
+    }
+
+    /// A sender into the socket's queue, created on first use.
+    fn queue(&mut self) -> mpsc::Sender<Outbound> {
+        if let Some(tx) = &self.queue_tx {
+            return tx.clone();
+        }
+        let (tx, rx) = mpsc::channel(self.state.config.gateway.send_queue);
+        self.queue_rx = Some(rx);
+        self.queue_tx = Some(tx.clone());
+        tx
     }
 
     /// Drops a subscription the user may no longer hold.
@@ -466,7 +474,7 @@ impl Connection {
         let room: Arc<str> = room.into();
         let subscriber = Subscriber {
             user_id: self.user.clone(),
-            queue: self.queue_tx.clone(),
+            queue: self.queue(),
             killer: self.killer.clone(),
         };
         self.gateway
@@ -740,6 +748,14 @@ async fn send_unless_killed(
     tokio::select! {
         sent = socket.send(message) => sent.map_err(|_| None),
         code = killer.killed() => Err(Some((code, reason_of(code)))),
+    }
+}
+
+/// The next queued item; never completes while the socket has no queue.
+async fn next_queued(queue: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match queue {
+        Some(q) => q.recv().await,
+        None => std::future::pending().await,
     }
 }
 
