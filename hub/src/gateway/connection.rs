@@ -590,20 +590,18 @@ impl Connection {
     /// The room, if the caller is a member. Unknown and forbidden rooms get the
     /// same answer so room ids cannot be probed.
     async fn member_room(&self, room: &str) -> Result<room_store::RoomRow, ProtocolError> {
-        let not_found =
-            || ProtocolError::new("room_not_found", "no such room, or you are not a member");
         if uuid::Uuid::parse_str(room).is_err() {
-            return Err(not_found());
+            return Err(room_not_found());
         }
         let mut conn = self.state.store.conn().await.map_err(Error::from)?;
         let row = room_store::by_id(&mut conn, room)
             .await
             .map_err(Error::from)?
-            .ok_or_else(not_found)?;
+            .ok_or_else(room_not_found)?;
         room_store::member(&mut conn, room, &self.user)
             .await
             .map_err(Error::from)?
-            .ok_or_else(not_found)?;
+            .ok_or_else(room_not_found)?;
         Ok(row)
     }
 
@@ -620,10 +618,7 @@ impl Connection {
         body: String,
     ) -> Result<serde_json::Value, ProtocolError> {
         if uuid::Uuid::parse_str(room).is_err() {
-            return Err(ProtocolError::new(
-                "room_not_found",
-                "no such room, or you are not a member",
-            ));
+            return Err(room_not_found());
         }
         // Malformed sends are refused before they cost the user any of their rate.
         let g = &self.state.config.gateway;
@@ -645,10 +640,7 @@ impl Connection {
                 // No longer a member (the removal notice may have been lost on the
                 // bus): stop delivering the room to this socket too.
                 self.forget_room(room);
-                Err(ProtocolError::new(
-                    "room_not_found",
-                    "no such room, or you are not a member",
-                ))
+                Err(room_not_found())
             }
             Err(e) => Err(e.into()),
         }
@@ -677,10 +669,7 @@ impl Connection {
             ));
         }
         if uuid::Uuid::parse_str(room).is_err() {
-            return Err(ProtocolError::new(
-                "room_not_found",
-                "no such room, or you are not a member",
-            ));
+            return Err(room_not_found());
         }
         let moved = async {
             let mut conn = self.state.store.conn().await?;
@@ -698,10 +687,7 @@ impl Connection {
         match moved {
             None => {
                 self.forget_room(room);
-                Err(ProtocolError::new(
-                    "room_not_found",
-                    "no such room, or you are not a member",
-                ))
+                Err(room_not_found())
             }
             Some(moved) => {
                 if moved {
@@ -768,6 +754,12 @@ async fn unless_killed(
         done = write => done.map_err(|_| None),
         code = killer.killed() => Err(Some((code, reason_of(code)))),
     }
+}
+
+/// Unknown rooms and rooms the user is not in get the same answer, so room ids
+/// cannot be probed.
+fn room_not_found() -> ProtocolError {
+    ProtocolError::new("room_not_found", "no such room, or you are not a member")
 }
 
 fn not_subscribed() -> ProtocolError {

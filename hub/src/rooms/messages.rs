@@ -190,7 +190,7 @@ async fn change(
         body: sealed,
         created_at: now,
     };
-    rooms::insert_event(&mut tx, &row).await?;
+    rooms::insert_event_once(&mut tx, &row).await?;
     tx.commit().await.map_err(Error::internal)?;
     announce(state, &epoch, &row).await;
     stream_event(&state.keyring, &epoch, &row)

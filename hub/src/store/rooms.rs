@@ -257,6 +257,7 @@ pub async fn next_seq_for_member(
 
 /// Inserts an event unless its client id was used before by the same sender in
 /// the room; false when it was (the caller rolls back and returns the original).
+/// Events without a client id (edits, deletions) always insert.
 pub async fn insert_event_once(conn: &mut Conn, e: &EventRow) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO room_events (room_id, seq, id, kind, message_id, sender_id, client_id, key_id, body, created_at) \
@@ -286,26 +287,6 @@ pub async fn position(conn: &mut Conn, room_id: &str) -> Result<Option<(i64, Str
             .fetch_optional(conn)
             .await?,
     )
-}
-
-pub async fn insert_event(conn: &mut Conn, e: &EventRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO room_events (room_id, seq, id, kind, message_id, sender_id, client_id, key_id, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&e.room_id)
-    .bind(e.seq)
-    .bind(&e.id)
-    .bind(&e.kind)
-    .bind(&e.message_id)
-    .bind(&e.sender_id)
-    .bind(&e.client_id)
-    .bind(&e.key_id)
-    .bind(&e.body)
-    .bind(e.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// The event a sender already stored under `client_id`, for idempotent retries.
