@@ -512,46 +512,40 @@ impl Connection {
             .users(&self.state, &room)
             .await
             .unwrap_or_default();
-        let reply = match recovery {
+        let (epoch, offset, recovered) = match recovery {
             Recovery::Complete {
                 epoch,
                 offset,
                 missed,
-            } => {
-                self.rooms.insert(
-                    room.clone(),
-                    Subscription {
-                        offset,
-                        last_typing: None,
-                    },
-                );
-                let mut reply = json!({
-                    "room": &*room, "epoch": epoch, "offset": offset, "presence": presence,
-                });
-                if since.is_some() {
-                    reply["recovered"] = json!(true);
-                    reply["missed"] = json!(missed);
-                }
-                reply
-            }
+            } => (epoch, offset, Ok(missed)),
             Recovery::Impossible {
                 epoch,
                 offset,
                 reason,
-            } => {
-                self.rooms.insert(
-                    room.clone(),
-                    Subscription {
-                        offset,
-                        last_typing: None,
-                    },
-                );
-                json!({
-                    "room": &*room, "epoch": epoch, "offset": offset, "presence": presence,
-                    "recovered": false, "reason": reason,
-                })
-            }
+            } => (epoch, offset, Err(reason)),
         };
+        // Live events continue after `offset`, whether or not the client recovered.
+        self.rooms.insert(
+            room.clone(),
+            Subscription {
+                offset,
+                last_typing: None,
+            },
+        );
+        let mut reply = json!({
+            "room": &*room, "epoch": epoch, "offset": offset, "presence": presence,
+        });
+        match recovered {
+            Ok(missed) if since.is_some() => {
+                reply["recovered"] = json!(true);
+                reply["missed"] = json!(missed);
+            }
+            Ok(_) => {}
+            Err(reason) => {
+                reply["recovered"] = json!(false);
+                reply["reason"] = json!(reason);
+            }
+        }
         Ok(reply)
     }
 
