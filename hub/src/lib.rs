@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod orgs;
 pub mod policy;
 pub mod rooms;
+pub mod scheduling;
 pub mod secrets;
 pub mod server;
 pub mod state;

@@ -107,6 +107,24 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("POST", "/rooms/{room_id}/referrals") => Room {
             or_care_team: false,
         },
+
+        // Scheduling. Appointment types and slots are visible to every member
+        // (patients book); who may change what is `may_*` below.
+        ("GET", "/orgs/{org_id}/appointment-types") => org(ANY_MEMBER, false),
+        ("POST", "/orgs/{org_id}/appointment-types") => org(ADMIN, false),
+        ("GET", "/orgs/{org_id}/providers/{user_id}/availability") => org(ANY_MEMBER, false),
+        ("PUT", "/orgs/{org_id}/providers/{user_id}/availability") => org(CARE_TEAM, false),
+        ("POST", "/orgs/{org_id}/providers/{user_id}/exceptions") => org(CARE_TEAM, false),
+        ("GET", "/orgs/{org_id}/slots") => org(ANY_MEMBER, false),
+        ("POST", "/orgs/{org_id}/appointments") => org(ROOM_CREATORS, false),
+        ("POST", "/orgs/{org_id}/appointments/{appointment_id}/cancel") => {
+            org(ROOM_CREATORS, false)
+        }
+        ("POST", "/orgs/{org_id}/appointments/{appointment_id}/reschedule") => {
+            org(ROOM_CREATORS, false)
+        }
+        // Lists only the caller's own appointments.
+        ("GET", "/appointments") => Authenticated,
         _ => return None,
     };
     Some(rule)
@@ -213,6 +231,31 @@ pub fn may_remove_room_member(
     target_id: &str,
 ) -> bool {
     ctx.member && (actor_id == target_id || ctx.care_team())
+}
+
+/// May the caller set `provider_id`'s hours and leave? Admins anyone's,
+/// clinicians their own.
+pub fn may_manage_availability(actor: Option<Role>, actor_id: &str, provider_id: &str) -> bool {
+    match actor {
+        Some(Role::Admin) => true,
+        Some(Role::Clinician) => actor_id == provider_id,
+        _ => false,
+    }
+}
+
+/// May the caller book for `patient_id`? Patients for themselves; the care team
+/// for any patient of the organization.
+pub fn may_book_for(actor: Option<Role>, actor_id: &str, patient_id: &str) -> bool {
+    match actor {
+        Some(Role::Admin | Role::Clinician) => true,
+        Some(Role::Patient) => actor_id == patient_id,
+        _ => false,
+    }
+}
+
+/// May the caller cancel or move an appointment of `patient_id`?
+pub fn may_change_appointment(actor: Option<Role>, actor_id: &str, patient_id: &str) -> bool {
+    may_book_for(actor, actor_id, patient_id)
 }
 
 /// May the caller refer the room's case to another organization?

@@ -13,5 +13,6 @@ mod live;
 mod live_limits;
 mod mfa;
 mod orgs;
+mod scheduling;
 mod support;
 mod tls;

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{auth, health, me, orgs, rooms};
+use routes::{auth, health, me, orgs, rooms, scheduling};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -58,6 +58,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::add_member))
         .routes(routes!(rooms::remove_member))
         .routes(routes!(rooms::refer))
+        .routes(routes!(scheduling::list_types, scheduling::create_type))
+        .routes(routes!(
+            scheduling::get_availability,
+            scheduling::set_availability
+        ))
+        .routes(routes!(scheduling::add_exception))
+        .routes(routes!(scheduling::search_slots))
+        .routes(routes!(scheduling::book))
+        .routes(routes!(scheduling::cancel))
+        .routes(routes!(scheduling::reschedule))
+        .routes(routes!(scheduling::my_appointments))
 }
 
 /// The API routes under `/api/v1` and the OpenAPI document describing them,

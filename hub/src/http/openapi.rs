@@ -22,6 +22,7 @@ use utoipa::{
         (name = "organizations", description = "Organizations and members' roles"),
         (name = "invites", description = "Invitations to organizations"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "scheduling", description = "Appointment types, providers' hours, free slots and appointments"),
         (name = "rooms", description = "Case rooms, direct threads and their history; live traffic is on /ws (docs/protocol.md)"),
     )
 )]

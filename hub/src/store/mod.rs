@@ -14,6 +14,7 @@ pub mod mfa;
 pub mod orgs;
 pub mod presence;
 pub mod rooms;
+pub mod scheduling;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

@@ -6,3 +6,4 @@ pub mod health;
 pub mod me;
 pub mod orgs;
 pub mod rooms;
+pub mod scheduling;

@@ -1,0 +1,162 @@
+//! `/api/v1/orgs/{org_id}/...` scheduling routes and `/api/v1/appointments`.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+
+use crate::{
+    error::Result,
+    http::{
+        error::ErrorBody,
+        extract::{AppJson, Auth, Meta, Org},
+    },
+    scheduling::{
+        self, AppointmentView, AvailabilityInput, BookInput, CancelInput, ExceptionInput,
+        ExceptionView, RescheduleInput, SlotList, SlotQuery, TypeInput, TypeView,
+    },
+    state::AppState,
+};
+
+/// Appointment types of the organization.
+#[utoipa::path(get, path = "/orgs/{org_id}/appointment-types", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path)), responses((status = 200, body = Vec<TypeView>)))]
+pub async fn list_types(
+    State(state): State<AppState>,
+    Org(ctx): Org,
+) -> Result<axum::Json<Vec<TypeView>>> {
+    Ok(axum::Json(scheduling::list_types(&state, &ctx).await?))
+}
+
+/// Create an appointment type (organization admins).
+#[utoipa::path(post, path = "/orgs/{org_id}/appointment-types", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path)), request_body = TypeInput,
+    responses((status = 201, body = TypeView), (status = 409, description = "`type_name_taken`", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_type(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    AppJson(input): AppJson<TypeInput>,
+) -> Result<(StatusCode, axum::Json<TypeView>)> {
+    let t = scheduling::create_type(&state, &p, &ctx, input, &meta).await?;
+    Ok((StatusCode::CREATED, axum::Json(t)))
+}
+
+/// A provider's weekly hours.
+#[utoipa::path(get, path = "/orgs/{org_id}/providers/{user_id}/availability", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 200, body = AvailabilityInput), (status = 404, body = ErrorBody)))]
+pub async fn get_availability(
+    State(state): State<AppState>,
+    Org(ctx): Org,
+    Path(path): Path<(String, String)>,
+) -> Result<axum::Json<AvailabilityInput>> {
+    Ok(axum::Json(
+        scheduling::get_availability(&state, &ctx, &path.1).await?,
+    ))
+}
+
+/// Replace a provider's weekly hours (admins; clinicians their own).
+#[utoipa::path(put, path = "/orgs/{org_id}/providers/{user_id}/availability", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = AvailabilityInput,
+    responses((status = 200, body = AvailabilityInput), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_availability(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    Path(path): Path<(String, String)>,
+    AppJson(input): AppJson<AvailabilityInput>,
+) -> Result<axum::Json<AvailabilityInput>> {
+    Ok(axum::Json(
+        scheduling::set_availability(&state, &p, &ctx, &path.1, input, &meta).await?,
+    ))
+}
+
+/// Add leave or a holiday for a provider.
+#[utoipa::path(post, path = "/orgs/{org_id}/providers/{user_id}/exceptions", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = ExceptionInput,
+    responses((status = 201, body = ExceptionView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_exception(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    Path(path): Path<(String, String)>,
+    AppJson(input): AppJson<ExceptionInput>,
+) -> Result<(StatusCode, axum::Json<ExceptionView>)> {
+    let e = scheduling::add_exception(&state, &p, &ctx, &path.1, input, &meta).await?;
+    Ok((StatusCode::CREATED, axum::Json(e)))
+}
+
+/// Free slots of a provider for an appointment type.
+#[utoipa::path(get, path = "/orgs/{org_id}/slots", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), SlotQuery),
+    responses((status = 200, body = SlotList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn search_slots(
+    State(state): State<AppState>,
+    Org(ctx): Org,
+    Query(q): Query<SlotQuery>,
+) -> Result<axum::Json<SlotList>> {
+    Ok(axum::Json(scheduling::search_slots(&state, &ctx, q).await?))
+}
+
+/// Book an appointment (patients for themselves, the care team for any patient).
+#[utoipa::path(post, path = "/orgs/{org_id}/appointments", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path)), request_body = BookInput,
+    responses((status = 201, body = AppointmentView), (status = 403, body = ErrorBody),
+        (status = 409, description = "`slot_taken`", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn book(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    AppJson(input): AppJson<BookInput>,
+) -> Result<(StatusCode, axum::Json<AppointmentView>)> {
+    let a = scheduling::book(&state, &p, &ctx, input, &meta).await?;
+    Ok((StatusCode::CREATED, axum::Json(a)))
+}
+
+/// Cancel an appointment, with a reason.
+#[utoipa::path(post, path = "/orgs/{org_id}/appointments/{appointment_id}/cancel", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("appointment_id" = String, Path)), request_body = CancelInput,
+    responses((status = 200, body = AppointmentView), (status = 403, body = ErrorBody), (status = 409, description = "`not_booked`", body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    Path(path): Path<(String, String)>,
+    AppJson(input): AppJson<CancelInput>,
+) -> Result<axum::Json<AppointmentView>> {
+    Ok(axum::Json(
+        scheduling::cancel(&state, &p, &ctx, &path.1, input, &meta).await?,
+    ))
+}
+
+/// Move an appointment to another free slot; the old one is kept as cancelled.
+#[utoipa::path(post, path = "/orgs/{org_id}/appointments/{appointment_id}/reschedule", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("appointment_id" = String, Path)), request_body = RescheduleInput,
+    responses((status = 201, body = AppointmentView), (status = 403, body = ErrorBody), (status = 409, description = "`slot_taken`", body = ErrorBody)))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    Path(path): Path<(String, String)>,
+    AppJson(input): AppJson<RescheduleInput>,
+) -> Result<(StatusCode, axum::Json<AppointmentView>)> {
+    let a = scheduling::reschedule(&state, &p, &ctx, &path.1, input, &meta).await?;
+    Ok((StatusCode::CREATED, axum::Json(a)))
+}
+
+/// The caller's upcoming appointments, as patient or provider.
+#[utoipa::path(get, path = "/appointments", tag = "scheduling", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AppointmentView>)))]
+pub async fn my_appointments(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<axum::Json<Vec<AppointmentView>>> {
+    Ok(axum::Json(scheduling::list_mine(&state, &p).await?))
+}
