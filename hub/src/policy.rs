@@ -125,6 +125,8 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         }
         // Lists only the caller's own appointments.
         ("GET", "/appointments") => Authenticated,
+        ("POST", "/me/calendar-feed") => Authenticated,
+        ("DELETE", "/me/calendar-feed") => Authenticated,
         _ => return None,
     };
     Some(rule)

@@ -367,3 +367,83 @@ async fn bad_bookings_are_refused_and_change_nothing() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_calendar_feed_shows_appointments_at_a_revocable_secret_url() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let c = clinic(&app).await;
+        let mut body = book_body(&c, "2027-03-15T13:00:00Z");
+        body["reason"] = json!("chest pain");
+        app.post(
+            &format!("/api/v1/orgs/{}/appointments", c.org),
+            Some(&c.patient.1),
+            body,
+        )
+        .await
+        .expect(201);
+
+        let link = app
+            .post("/api/v1/me/calendar-feed", Some(&c.patient.1), json!({}))
+            .await
+            .expect(201);
+        let url = link["url"].as_str().unwrap();
+        let path = &url[url.find("/calendar/").unwrap()..];
+        let fetch = |path: String| {
+            let app = &app;
+            async move {
+                let r = app.client.get(app.url(&path)).send().await.unwrap();
+                let status = r.status().as_u16();
+                let kind = r
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (status, kind, r.text().await.unwrap())
+            }
+        };
+        let (status, kind, ics) = fetch(path.to_owned()).await;
+        assert_eq!(status, 200);
+        assert_eq!(kind.as_deref(), Some("text/calendar; charset=utf-8"));
+        assert!(ics.contains("DTSTART:20270315T130000Z\r\n"), "{ics}");
+        assert!(ics.contains("SUMMARY:Appointment: Follow-up\r\n"));
+        assert!(
+            !ics.contains("chest pain"),
+            "no clinical detail in a calendar feed"
+        );
+        // The provider's feed shows it too.
+        let provider_link = app
+            .post("/api/v1/me/calendar-feed", Some(&c.provider.1), json!({}))
+            .await
+            .expect(201);
+        let provider_url = provider_link["url"].as_str().unwrap();
+        let (_, _, provider_ics) =
+            fetch(provider_url[provider_url.find("/calendar/").unwrap()..].to_owned()).await;
+        assert!(provider_ics.contains("DTSTART:20270315T130000Z"));
+
+        // Rotating kills the old URL; revoking kills the new one.
+        let rotated = app
+            .post("/api/v1/me/calendar-feed", Some(&c.patient.1), json!({}))
+            .await
+            .expect(201);
+        assert_eq!(fetch(path.to_owned()).await.0, 404);
+        let new_url = rotated["url"].as_str().unwrap();
+        let new_path = new_url[new_url.find("/calendar/").unwrap()..].to_owned();
+        assert_eq!(fetch(new_path.clone()).await.0, 200);
+        app.call(
+            reqwest::Method::DELETE,
+            "/api/v1/me/calendar-feed",
+            Some(&c.patient.1),
+            None,
+        )
+        .await
+        .expect(204);
+        assert_eq!(fetch(new_path).await.0, 404);
+        assert_eq!(fetch("/calendar/nope.ics".into()).await.0, 404);
+        assert!(
+            app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'calendar_feed.read'")
+                .await
+                >= 3
+        );
+        app.stop().await;
+    }
+}

@@ -69,6 +69,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(scheduling::cancel))
         .routes(routes!(scheduling::reschedule))
         .routes(routes!(scheduling::my_appointments))
+        .routes(routes!(scheduling::rotate_feed, scheduling::revoke_feed))
 }
 
 /// The API routes under `/api/v1` and the OpenAPI document describing them,
@@ -91,16 +92,24 @@ pub fn app(state: AppState) -> Router {
     let api = api.route_layer(from_fn_with_state(state.clone(), middleware::authorize));
     let http = &state.config.http;
     let x_request_id = HeaderName::from_static("x-request-id");
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
-        // The path is logged without its query string: queries can carry tokens.
-        tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path())
-    })
-    .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            // The path is logged without its query string (queries can carry tokens),
+            // and a calendar feed's path without its secret.
+            let path = req.uri().path();
+            let path = if path.starts_with("/calendar/") {
+                "/calendar/…"
+            } else {
+                path
+            };
+            tracing::info_span!("request", id = %request_id, method = %req.method(), path = %path)
+        })
+        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
 
     let mut router = api
         .route(
@@ -113,6 +122,7 @@ pub fn app(state: AppState) -> Router {
         // Outside the authorization layer: a socket authenticates in its first
         // frame (docs/protocol.md), never with a token in the URL.
         .route("/ws", get(crate::gateway::ws_handler))
+        .route("/calendar/{secret}", get(scheduling::calendar_feed))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -7,6 +7,8 @@
 //! above does. Slot arithmetic (zones, daylight saving) is in [`slots`].
 
 mod appointments;
+mod feed;
+pub mod ical;
 pub mod slots;
 
 use std::str::FromStr;
@@ -19,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 pub use appointments::{
     AppointmentView, BookInput, CancelInput, RescheduleInput, book, cancel, list_mine, reschedule,
 };
+pub use feed::{FeedLink, calendar_feed, revoke_feed, rotate_feed};
 
 use crate::{
     accounts::{Principal, RequestMeta},

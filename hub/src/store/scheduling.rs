@@ -310,3 +310,71 @@ pub async fn for_user(
         .fetch_all(conn)
         .await?)
 }
+
+/// Sets (or rotates) a user's calendar feed secret, stored hashed.
+pub async fn set_feed(
+    conn: &mut Conn,
+    user_id: &str,
+    token_hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
+    )
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a user's feed; false if there was none.
+pub async fn delete_feed(conn: &mut Conn, user_id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM calendar_feeds WHERE user_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The user whose feed secret hashes to `token_hash`.
+pub async fn feed_owner(conn: &mut Conn, token_hash: &str) -> Result<Option<String>, StoreError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT user_id FROM calendar_feeds WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(u,)| u))
+}
+
+/// An appointment with the names a calendar shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FeedRow {
+    #[sqlx(flatten)]
+    pub appointment: AppointmentRow,
+    pub type_name: String,
+    pub org_name: String,
+}
+
+/// A user's appointments (as patient or provider) ending after `from`.
+pub async fn feed_rows(
+    conn: &mut Conn,
+    user_id: &str,
+    from: i64,
+) -> Result<Vec<FeedRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.org_id, a.provider_id, a.patient_id, a.type_id, a.starts_at, a.ends_at, a.status, \
+           a.reason, a.booked_by, a.booked_at, a.cancelled_by, a.cancelled_at, a.cancel_reason, a.rescheduled_from, \
+           t.name AS type_name, o.name AS org_name \
+         FROM appointments a JOIN appointment_types t ON t.id = a.type_id \
+           JOIN organizations o ON o.id = a.org_id \
+         WHERE (a.patient_id = $1 OR a.provider_id = $1) AND a.ends_at > $2 \
+         ORDER BY a.starts_at, a.id LIMIT 2000",
+    )
+    .bind(user_id)
+    .bind(from)
+    .fetch_all(conn)
+    .await?)
+}

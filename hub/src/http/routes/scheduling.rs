@@ -160,3 +160,47 @@ pub async fn my_appointments(
 ) -> Result<axum::Json<Vec<AppointmentView>>> {
     Ok(axum::Json(scheduling::list_mine(&state, &p).await?))
 }
+
+/// Create or rotate your secret calendar-feed URL (the old one stops working).
+#[utoipa::path(post, path = "/me/calendar-feed", tag = "scheduling", security(("bearer" = [])),
+    responses((status = 201, body = scheduling::FeedLink)))]
+pub async fn rotate_feed(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+) -> Result<(StatusCode, axum::Json<scheduling::FeedLink>)> {
+    let link = scheduling::rotate_feed(&state, &p, &meta).await?;
+    Ok((StatusCode::CREATED, axum::Json(link)))
+}
+
+/// Revoke your calendar-feed URL.
+#[utoipa::path(delete, path = "/me/calendar-feed", tag = "scheduling", security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn revoke_feed(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Meta(meta): Meta,
+) -> Result<StatusCode> {
+    scheduling::revoke_feed(&state, &p, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /calendar/{secret}.ics`: the feed for calendar apps. Outside the API and
+/// its policy: the secret in the path is the credential (apps cannot log in).
+pub async fn calendar_feed(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Path(secret): Path<String>,
+) -> Result<impl axum::response::IntoResponse> {
+    let body = scheduling::calendar_feed(&state, &secret, &meta).await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    ))
+}
