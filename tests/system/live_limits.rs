@@ -2,8 +2,6 @@
 //! code, nothing is stored, and other sockets are unaffected. A client that
 //! stops reading is cut off instead of growing the server's memory.
 
-use std::sync::atomic::Ordering;
-
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -215,7 +213,7 @@ async fn a_slow_consumer_is_cut_off() {
         // queue hold.
         let body = "x".repeat(60_000);
         let mut publisher = Ws::connect(&app.base, &users[0].1).await;
-        let before = app.state.gateway.open_connections.load(Ordering::Relaxed);
+        let before = app.state.metrics.ws_connections.get();
         let mut cut_at = None;
         for n in 0..3000 {
             publisher
@@ -224,7 +222,7 @@ async fn a_slow_consumer_is_cut_off() {
                     json!({ "room": room_id, "client_id": format!("s{n}"), "body": body }),
                 )
                 .await;
-            if app.state.gateway.open_connections.load(Ordering::Relaxed) < before {
+            if app.state.metrics.ws_connections.get() < before {
                 cut_at = Some(n);
                 break;
             }

@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, atomic::Ordering},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -66,7 +66,6 @@ type Ending = Option<(u16, &'static str)>;
 
 pub async fn serve(state: AppState, mut socket: WebSocket) {
     let gateway = state.gateway.clone();
-    gateway.open_connections.fetch_add(1, Ordering::Relaxed);
     state.metrics.ws_connections.inc();
     let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((principal, expires_at, auth_id)) => {
@@ -116,7 +115,6 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
         })
         .inc();
     state.metrics.ws_connections.dec();
-    gateway.open_connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Waits for the auth frame and checks its token and session.

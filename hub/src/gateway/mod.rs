@@ -63,7 +63,6 @@ pub struct Gateway {
     pub presence: Arc<Presence>,
     buckets: Mutex<HashMap<Arc<str>, TokenBucket>>,
     next_conn: AtomicU64,
-    pub open_connections: AtomicU64,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -76,7 +75,6 @@ impl Gateway {
             feeds: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
-            open_connections: AtomicU64::new(0),
             shutdown: tokio::sync::watch::Sender::new(false),
         })
     }

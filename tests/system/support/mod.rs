@@ -278,6 +278,15 @@ impl TestApp {
             .await
             .expect("count")
     }
+
+    /// How many audit rows record `action`.
+    pub async fn audited(&self, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_one(self.state.store.pool())
+            .await
+            .expect("count")
+    }
 }
 
 impl Drop for TestApp {
