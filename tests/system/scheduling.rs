@@ -178,7 +178,11 @@ async fn the_database_itself_refuses_a_second_claim() {
             .bind(start)
             .execute(app.state.store.pool())
             .await;
-        assert!(result.is_err(), "overlapping claim accepted");
+        let refused = result.expect_err("overlapping claim accepted");
+        let unique = refused
+            .as_database_error()
+            .is_some_and(|e| e.is_unique_violation());
+        assert!(unique, "refused for another reason: {refused}");
         app.stop().await;
     }
 }
