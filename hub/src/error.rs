@@ -78,6 +78,11 @@ impl Error {
         }
     }
 
+    /// A field-level validation failure (422) with its stable code.
+    pub fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        Error::Validation(ValidationError::new(field, code, message))
+    }
+
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Error::Internal(e.into())
     }

@@ -16,6 +16,7 @@ pub mod fd_limit;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod notifications;
 pub mod orgs;
 pub mod policy;
 pub mod rooms;

@@ -127,6 +127,23 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("GET", "/appointments") => Authenticated,
         ("POST", "/me/calendar-feed") => Authenticated,
         ("DELETE", "/me/calendar-feed") => Authenticated,
+
+        // Notifications. Account mail links work without a session; Twilio's
+        // webhooks carry no token but are checked by their signature instead.
+        ("POST", "/auth/verify-email") => Public,
+        ("POST", "/auth/password-reset") => Public,
+        ("POST", "/auth/password-reset/confirm") => Public,
+        ("POST", "/auth/verify-email/resend") => Authenticated,
+        ("GET", "/me/notification-settings") => Authenticated,
+        ("PUT", "/me/notification-settings") => Authenticated,
+        ("GET", "/me/notifications") => Authenticated,
+        ("GET", "/orgs/{org_id}/notification-settings") => org(CARE_TEAM, false),
+        ("PUT", "/orgs/{org_id}/notification-settings") => org(ADMIN, false),
+        // Who was notified of what: the organization's admins.
+        ("GET", "/orgs/{org_id}/notifications") => org(ADMIN, false),
+        ("POST", "/orgs/{org_id}/alerts") => org(CARE_TEAM, false),
+        ("POST", "/webhooks/twilio/status") => Public,
+        ("POST", "/webhooks/twilio/inbound") => Public,
         _ => return None,
     };
     Some(rule)

@@ -94,7 +94,14 @@ impl Server {
             &secrets.token_signing_key,
             config.auth.access_token_ttl_secs,
         );
+        let notifications = Arc::new(crate::notifications::Notifications::build(
+            &config,
+            &store,
+            bus.clone(),
+            clock.clone(),
+        )?);
         let state = AppState::new(Inner {
+            notifications,
             config,
             store,
             bus,
@@ -126,6 +133,8 @@ impl Server {
         let addr = self.local_addr();
         let state = self.state.clone();
         let heartbeat = tokio::spawn(state.gateway.presence.clone().run_heartbeat(state.clone()));
+        let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
+        let notifier = state.notifications.spawn(notifier_stopped);
         // Open sockets are not requests: tell them to move to another node (1001)
         // when shutdown begins rather than letting the drain deadline cut them.
         let gateway = state.gateway.clone();
@@ -181,6 +190,11 @@ impl Server {
             }
         }
         heartbeat.abort();
+        // Let the notifier finish the hand-offs in flight before the pool closes.
+        stop_notifier.send_replace(true);
+        if let Some(notifier) = notifier {
+            let _ = tokio::time::timeout(Duration::from_secs(DRAIN_SECS), notifier).await;
+        }
         state.gateway.presence.clear(&state).await;
         state.store.close().await;
         tracing::info!("stopped");

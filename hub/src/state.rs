@@ -20,6 +20,7 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,
     pub gateway: Arc<crate::gateway::Gateway>,
+    pub notifications: Arc<crate::notifications::Notifications>,
 }
 
 impl AppState {

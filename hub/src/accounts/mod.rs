@@ -2,7 +2,7 @@
 //! change. Each flow writes its changes and its audit row in one transaction.
 
 mod bootstrap;
-mod credentials;
+pub(crate) mod credentials;
 mod login;
 mod mfa;
 mod password_change;

@@ -10,6 +10,7 @@ use crate::{
     audit::{self, AuditEvent, Outcome},
     domain::{DisplayName, EmailAddress, Password},
     error::{Error, Result},
+    notifications,
     state::AppState,
     store::{StoreError, users},
 };
@@ -61,6 +62,7 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     }
+    notifications::account_tokens::queue_verification(&mut tx, state, &id, now).await?;
     audit::commit_with(
         tx,
         &AuditEvent::new("account.register", Outcome::Success)
@@ -70,5 +72,6 @@ pub async fn register(
         now,
     )
     .await?;
+    state.notifications.wake();
     Ok(id)
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub secrets: SecretsConfig,
     pub gateway: GatewayConfig,
+    /// Email, SMS and in-app notifications (`[notifier]`; see docs/notifications.md).
+    pub notifier: notifier::NotifierConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,6 +228,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             secrets: SecretsConfig::default(),
             gateway: GatewayConfig::default(),
+            notifier: notifier::NotifierConfig::default(),
         }
     }
 }
@@ -399,6 +402,7 @@ impl Config {
         if l.backoff_base_ms > l.backoff_max_ms {
             return invalid("auth.lockout.backoff_base_ms must not exceed backoff_max_ms");
         }
+        self.notifier.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -59,6 +59,8 @@ struct Connection {
     queue_rx: Option<mpsc::Receiver<Outbound>>,
     killer: Arc<Killer>,
     rooms: HashMap<Arc<str>, Subscription>,
+    /// Forwards the user's personal events once the client asks for them.
+    user_events: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Why the loop ended: the close frame to send, if any.
@@ -80,6 +82,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
                 queue_rx: None,
                 killer: Arc::new(Killer::default()),
                 rooms: HashMap::new(),
+                user_events: None,
             };
             let ending = conn.run(&mut socket, auth_id).await;
             Box::pin(conn.unsubscribe_all()).await;
@@ -375,7 +378,48 @@ impl Connection {
         tokio::spawn(async move { gateway.presence.departed(&state, &room, &user).await });
     }
 
+    /// Subscribes the socket to the user's topic: notices from the notifier and
+    /// appointment changes. Live only: the durable list is `GET /me/notifications`.
+    async fn user_events(&mut self) -> Result<serde_json::Value, ProtocolError> {
+        if self.user_events.is_some() {
+            return Ok(json!({}));
+        }
+        let mut events = self
+            .state
+            .bus
+            .subscribe(&crate::notifications::user_topic(&self.user))
+            .await
+            .map_err(|_| {
+                ProtocolError::new("unavailable", "personal events are unavailable; retry")
+            })?;
+        let queue = self.queue();
+        let killer = self.killer.clone();
+        self.user_events = Some(tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let frame =
+                    json!({ "type": "user_event", "kind": event.kind, "payload": event.payload });
+                match queue.try_send(Outbound::Push(frame.to_string().into())) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        killer.kill(protocol::close::SLOW_CONSUMER);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+        }));
+        Ok(json!({}))
+    }
+
     async fn unsubscribe_all(&mut self) {
+        if let Some(task) = self.user_events.take() {
+            task.abort();
+        }
         let rooms: Vec<Arc<str>> = self.rooms.drain().map(|(r, _)| r).collect();
         for room in rooms {
             self.gateway.leave(&room, self.id);
@@ -424,6 +468,7 @@ impl Connection {
             Request::Typing { room } => self.typing(&room).await,
             Request::Read { room, offset } => self.read(&room, offset).await,
             Request::Presence { room } => self.presence(&room).await,
+            Request::Notifications => self.user_events().await,
             Request::Ping => Ok(json!({})),
         };
         Some(match result {

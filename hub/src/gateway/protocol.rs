@@ -99,6 +99,9 @@ pub enum Request {
     Presence {
         room: String,
     },
+    /// Start receiving this user's personal events: notices and appointment
+    /// changes (`user_event` pushes).
+    Notifications,
     Ping,
 }
 
@@ -174,6 +177,10 @@ pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) 
         "ping" => match value.as_object().map(|o| o.len()) {
             Some(2) => Ok(Request::Ping),
             _ => Err(invalid("ping takes no fields")),
+        },
+        "notifications" => match value.as_object().map(|o| o.len()) {
+            Some(2) => Ok(Request::Notifications),
+            _ => Err(invalid("notifications takes no fields")),
         },
         "subscribe" | "unsubscribe" | "publish" | "edit" | "delete" | "typing" | "read"
         | "presence" => serde_json::from_value::<RoomFields>(value)

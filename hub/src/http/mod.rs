@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{auth, health, me, orgs, rooms, scheduling};
+use routes::{auth, health, me, notifications, orgs, rooms, scheduling};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -70,6 +70,23 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(scheduling::reschedule))
         .routes(routes!(scheduling::my_appointments))
         .routes(routes!(scheduling::rotate_feed, scheduling::revoke_feed))
+        .routes(routes!(
+            notifications::get_settings,
+            notifications::put_settings
+        ))
+        .routes(routes!(notifications::my_notifications))
+        .routes(routes!(notifications::verify_email))
+        .routes(routes!(notifications::resend_verification))
+        .routes(routes!(notifications::request_reset))
+        .routes(routes!(notifications::confirm_reset))
+        .routes(routes!(
+            notifications::get_org_settings,
+            notifications::put_org_settings
+        ))
+        .routes(routes!(notifications::org_notifications))
+        .routes(routes!(notifications::send_alert))
+        .routes(routes!(notifications::twilio_status))
+        .routes(routes!(notifications::twilio_inbound))
 }
 
 /// The API routes under `/api/v1` and the OpenAPI document describing them,

@@ -12,6 +12,7 @@ use crate::{
     clock::rfc3339,
     domain::Role,
     error::{Error, Result},
+    notifications::appointments::{self as notices, Change},
     orgs::{OrgContext, parse_role},
     policy,
     state::AppState,
@@ -214,6 +215,7 @@ pub async fn book(
     store::claim(&mut tx, &row.provider_id, &row.id, start, end)
         .await
         .map_err(slot_taken)?;
+    notices::on_change(&mut tx, Change::Booked, &row, None, offsets(state), now).await?;
     commit(state, tx, "appointment.book", caller, meta, &row, now).await?;
     Ok(view(row))
 }
@@ -261,6 +263,7 @@ pub async fn cancel(
     store::release(&mut tx, id).await?;
     row.status = "cancelled".into();
     row.cancel_reason = Some(reason);
+    notices::on_change(&mut tx, Change::Cancelled, &row, None, offsets(state), now).await?;
     commit(state, tx, "appointment.cancel", caller, meta, &row, now).await?;
     Ok(view(row))
 }
@@ -298,8 +301,22 @@ pub async fn reschedule(
     store::claim(&mut tx, &row.provider_id, &row.id, start, end)
         .await
         .map_err(slot_taken)?;
+    notices::on_change(
+        &mut tx,
+        Change::Rescheduled,
+        &row,
+        Some(&old.id),
+        offsets(state),
+        now,
+    )
+    .await?;
     commit(state, tx, "appointment.reschedule", caller, meta, &row, now).await?;
     Ok(view(row))
+}
+
+/// The configured default reminder offsets (organizations may set their own).
+fn offsets(state: &AppState) -> &[u32] {
+    &state.config.notifier.reminder_offsets_min
 }
 
 /// Audits and commits, then tells the patient's and provider's live pages.
@@ -325,6 +342,7 @@ async fn commit(
         now,
     )
     .await?;
+    state.notifications.wake();
     let payload = json!({
         "appointment_id": row.id, "status": row.status, "starts_at": rfc3339(row.starts_at),
         "provider_id": row.provider_id, "patient_id": row.patient_id,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod notifications;
 pub mod orgs;
 pub mod rooms;
 pub mod scheduling;

@@ -1,0 +1,172 @@
+//! Notices about appointments, written in the booking's own transaction: the
+//! patient hears about every change (and the provider's console sees it), and
+//! reminders are scheduled, moved and withdrawn with the appointment.
+
+use notifier::outbox::{self, Category, Delivery, NewNotification};
+use serde_json::json;
+
+use super::settings;
+use crate::{
+    error::Result,
+    store::{Conn, StoreError, scheduling::AppointmentRow},
+};
+
+const REMINDER: &str = "appointment.reminder";
+
+/// What happened to the appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Booked,
+    Rescheduled,
+    Cancelled,
+}
+
+impl Change {
+    fn template(self) -> &'static str {
+        match self {
+            Change::Booked => "appointment.booked",
+            Change::Rescheduled => "appointment.rescheduled",
+            Change::Cancelled => "appointment.cancelled",
+        }
+    }
+}
+
+/// Queues the notices for a change of `row` in the caller's transaction:
+/// the patient's (out of band and in-app), the provider's (in-app), and the
+/// reminders — withdrawn for a cancelled or moved appointment, scheduled for a
+/// booked one. `previous` is the appointment a reschedule replaced.
+pub async fn on_change(
+    conn: &mut Conn,
+    change: Change,
+    row: &AppointmentRow,
+    previous: Option<&str>,
+    default_offsets: &[u32],
+    now: i64,
+) -> Result<()> {
+    for id in [Some(row.id.as_str()), previous].into_iter().flatten() {
+        if change != Change::Booked {
+            outbox::withdraw(conn, id, REMINDER, change.template(), now)
+                .await
+                .map_err(StoreError::from)?;
+        }
+    }
+    let payload = payload(conn, row).await?;
+    let notices = [
+        (row.patient_id.as_str(), Delivery::OutOfBand),
+        (row.patient_id.as_str(), Delivery::InApp),
+        (row.provider_id.as_str(), Delivery::InApp),
+    ];
+    for (recipient, delivery) in notices {
+        enqueue(
+            conn,
+            NewNotification {
+                idempotency_key: format!(
+                    "{}:{}:{recipient}:{}",
+                    change.template(),
+                    row.id,
+                    delivery.as_str()
+                ),
+                recipient_id: recipient.to_owned(),
+                org_id: Some(row.org_id.clone()),
+                category: Category::Appointments,
+                template: change.template().to_owned(),
+                payload: payload.clone(),
+                subject_ref: Some(row.id.clone()),
+                delivery,
+                due_at: now,
+                expires_at: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    if change != Change::Cancelled {
+        let offsets = settings::reminder_offsets(conn, &row.org_id, default_offsets).await?;
+        schedule_reminders(conn, row, &offsets, &payload, now).await?;
+    }
+    Ok(())
+}
+
+/// One reminder per offset that is still in the future; each expires when the
+/// appointment begins, so a late worker never reminds about the past.
+async fn schedule_reminders(
+    conn: &mut Conn,
+    row: &AppointmentRow,
+    offsets: &[u32],
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<()> {
+    for &offset in offsets {
+        let due_at = reminder_due(row.starts_at, offset);
+        if due_at <= now {
+            continue;
+        }
+        enqueue(
+            conn,
+            NewNotification {
+                idempotency_key: format!("{REMINDER}:{}:{offset}", row.id),
+                recipient_id: row.patient_id.clone(),
+                org_id: Some(row.org_id.clone()),
+                category: Category::Reminders,
+                template: REMINDER.to_owned(),
+                payload: payload.clone(),
+                subject_ref: Some(row.id.clone()),
+                delivery: Delivery::OutOfBand,
+                due_at,
+                expires_at: Some(row.starts_at),
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// When a reminder `offset_min` minutes before `starts_at` is due. Offsets are
+/// elapsed time, not wall-clock time: "one hour before" across a daylight-saving
+/// change is still sixty minutes before.
+pub fn reminder_due(starts_at: i64, offset_min: u32) -> i64 {
+    starts_at - i64::from(offset_min) * 60_000
+}
+
+async fn enqueue(conn: &mut Conn, n: NewNotification, now: i64) -> Result<()> {
+    outbox::enqueue(conn, &n, now)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// What the templates show: who, where and when. No reason, no clinical detail.
+async fn payload(conn: &mut Conn, row: &AppointmentRow) -> Result<serde_json::Value> {
+    let provider: Option<String> =
+        sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
+            .bind(&row.provider_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(StoreError::from)?;
+    let org: Option<String> = sqlx::query_scalar("SELECT name FROM organizations WHERE id = $1")
+        .bind(&row.org_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(json!({
+        "appointment_id": row.id,
+        "provider": provider.unwrap_or_default(),
+        "org": org.unwrap_or_default(),
+        "starts_at": row.starts_at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminder_offsets_are_elapsed_time_across_dst() {
+        // 2026-03-08 10:00 EDT (14:00Z), the morning New York springs forward.
+        let starts = 1_772_978_400_000;
+        // 24 h before is 14:00Z on the 7th = 09:00 EST: the wall clock says 25 h.
+        assert_eq!(reminder_due(starts, 24 * 60), 1_772_892_000_000);
+        assert_eq!(reminder_due(starts, 60), starts - 3_600_000);
+    }
+}
