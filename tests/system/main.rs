@@ -12,6 +12,7 @@ mod faults;
 mod live;
 mod live_limits;
 mod mfa;
+mod notifications;
 mod orgs;
 mod scheduling;
 mod support;

@@ -56,9 +56,11 @@ macro_rules! asset {
 pub static ASSETS: &[Asset] = &[
     asset!("index.html", HTML),
     asset!("app.html", HTML),
+    asset!("account.html", HTML),
     asset!("favicon.svg", SVG),
     asset!("css/app.css", CSS),
     asset!("js/api.js", JS),
+    asset!("js/account.js", JS),
     asset!("js/app.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/live.js", JS),
@@ -85,11 +87,17 @@ pub fn routes() -> Router<AppState> {
 fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
+        // Links in account mail (email verification, password reset).
+        .route("/account", get(account))
         .route("/web/{*path}", get(file))
 }
 
 async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
+}
+
+async fn account(headers: HeaderMap) -> Response {
+    serve("account.html", &headers)
 }
 
 async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
