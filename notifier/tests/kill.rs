@@ -265,7 +265,9 @@ impl Fixture {
                 .and_then(|m| m.strip_suffix("@healthbridge>"))
                 .unwrap_or_else(|| panic!("unexpected Message-ID {:?}", mail.message_id));
             match self.expected.get(id) {
-                Some(Expect::Email { to }) => assert_eq!(mail.rcpt_tos, [to.clone()], "{id}"),
+                Some(Expect::Email { to }) => {
+                    assert_eq!(mail.rcpt_tos, std::slice::from_ref(to), "{id}")
+                }
                 other => panic!("email {id} was not expected (expected {other:?})"),
             }
             *seen.entry(id.to_owned()).or_default() += 1;
@@ -534,8 +536,13 @@ async fn kill_mid_batch_then_restart_delivers_everything() {
     let recovered: HashMap<&str, bool> =
         rows.iter().map(|r| (r.id.as_str(), r.recovered)).collect();
     let recovered_count = rows.iter().filter(|r| r.recovered).count();
+    let sms_duplicates = duplicates
+        .iter()
+        .filter(|id| matches!(fx.expected[*id], Expect::Sms { .. }))
+        .count();
     eprintln!(
-        "done after {:?}: {} duplicates of {total} ({recovered_count} rows recovered from the dead worker): {duplicates:?}",
+        "done after {:?}: {} duplicates of {total} ({sms_duplicates} SMS; {recovered_count} rows \
+         recovered from the dead worker): {duplicates:?}",
         started.elapsed(),
         duplicates.len(),
     );

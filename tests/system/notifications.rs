@@ -303,10 +303,24 @@ async fn reschedule_moves_the_reminders() {
                 (true, at("2027-03-17T14:00:00Z"), "pending"),
             ]
         );
+        // The confirmation and the change notice go out first.
+        providers.emails(2).await;
         // No phone: the reminder goes by email, at the new time, shown in the
         // patient's zone (UTC until they choose one).
         set_clock(&app, "2027-03-16T15:00:00Z");
         let mail = providers.emails(3).await;
+        let subjects: Vec<&str> = mail
+            .iter()
+            .filter_map(|m| m.data.lines().find(|l| l.starts_with("Subject: ")))
+            .collect();
+        assert_eq!(
+            subjects,
+            [
+                "Subject: Appointment confirmed",
+                "Subject: Appointment moved",
+                "Subject: Appointment reminder"
+            ]
+        );
         let last = &mail[2];
         assert!(
             last.data.contains("Subject: Appointment reminder"),
