@@ -85,6 +85,15 @@ CREATE TABLE notification_attempts (
     PRIMARY KEY (notification_id, attempt_no)
 );
 
+-- Final delivery receipts that arrived before the worker recorded the message id
+-- (a fast carrier can answer before our own write commits); applied when it does.
+CREATE TABLE sms_early_receipts (
+    sid          TEXT PRIMARY KEY,
+    status       TEXT NOT NULL,
+    error_code   TEXT,
+    received_at  BIGINT NOT NULL
+);
+
 -- Single-use tokens mailed to a user (email verification, password reset), stored hashed.
 CREATE TABLE account_tokens (
     token_hash  TEXT PRIMARY KEY,

@@ -160,6 +160,18 @@ impl NotifierConfig {
                     .all(|m| (5..=30 * 24 * 60).contains(m)),
             "notifier.reminder_offsets_min must hold 1 to 5 offsets between 5 minutes and 30 days",
         )?;
+        let slowest = [
+            self.email.as_ref().map(|e| e.timeout_secs),
+            self.sms.as_ref().map(|s| s.timeout_secs),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0);
+        check(
+            slowest.saturating_mul(3) < self.lease_secs,
+            "notifier.lease_secs must exceed three times the email and SMS timeouts",
+        )?;
         if let Some(email) = &self.email {
             check(
                 !email.host.is_empty() && email.port != 0,

@@ -125,24 +125,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         notifier::system_now(),
         Settings::from(&config.notifier),
     );
+    // Listen for signals before taking any work, so a SIGTERM that arrives at once
+    // still lets the first batch finish.
+    let signal = shutdown_signal()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(worker.run(stopped));
-    shutdown_signal().await;
+    signal.await;
     tracing::info!("stopping: finishing the notifications in hand");
     stop.send_replace(true);
     running.await?;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+/// Completes on SIGTERM or SIGINT; the handlers are installed when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// The configuration file (if any) overlaid with `HUB_` variables for the keys

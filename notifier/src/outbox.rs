@@ -173,6 +173,8 @@ pub struct Claimed {
     pub created_at: i64,
     /// The previous holder's lease ran out: it may have handed this over already.
     pub recovered_lease: bool,
+    /// When this worker claimed it; its lease ends `lease_ms` later.
+    pub claimed_at: i64,
 }
 
 fn claimed(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
@@ -199,6 +201,7 @@ fn claimed(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
         recovered_lease: row.try_get::<i64, _>("recovered_lease")? == 1,
+        claimed_at: 0,
     })
 }
 
@@ -236,7 +239,14 @@ pub async fn claim(
         .bind(i64::from(spec.in_app))
         .fetch_all(pool)
         .await?;
-    rows.iter().map(claimed).collect()
+    rows.iter()
+        .map(|r| {
+            claimed(r).map(|c| Claimed {
+                claimed_at: spec.now,
+                ..c
+            })
+        })
+        .collect()
 }
 
 macro_rules! claim_sql {

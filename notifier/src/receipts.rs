@@ -70,14 +70,48 @@ pub async fn sms_status(
         }
         _ => ReceiptOutcome::Progress,
     };
+    let unknown = attempt.rows_affected() == 0 && outcome != ReceiptOutcome::Progress;
+    if unknown {
+        // Possibly faster than our own write of the message id: keep it until the
+        // worker records the send (see `apply_early`).
+        sqlx::query(
+            "INSERT INTO sms_early_receipts (sid, status, error_code, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (sid) DO UPDATE SET status = excluded.status, error_code = excluded.error_code",
+        )
+        .bind(sid)
+        .bind(status)
+        .bind(error_code)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
-    Ok(
-        if attempt.rows_affected() == 0 && outcome != ReceiptOutcome::Progress {
-            ReceiptOutcome::Unknown
-        } else {
-            outcome
-        },
+    Ok(if unknown {
+        ReceiptOutcome::Unknown
+    } else {
+        outcome
+    })
+}
+
+/// Applies a receipt that arrived before the send of `sid` was recorded, if
+/// any. The worker calls this right after recording an SMS as sent.
+pub async fn apply_early(
+    pool: &AnyPool,
+    sid: &str,
+    now: i64,
+) -> Result<Option<ReceiptOutcome>, sqlx::Error> {
+    let early: Option<(String, Option<String>)> = sqlx::query_as(
+        "DELETE FROM sms_early_receipts WHERE sid = $1 RETURNING status, error_code",
     )
+    .bind(sid)
+    .fetch_optional(pool)
+    .await?;
+    match early {
+        Some((status, code)) => Box::pin(sms_status(pool, sid, &status, code.as_deref(), now))
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
 }
 
 /// What an inbound SMS asked for.

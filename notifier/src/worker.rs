@@ -139,6 +139,19 @@ impl Worker {
     }
 
     async fn process(&self, row: Claimed) {
+        // A row still waiting its turn late in the lease is handed back rather
+        // than sent: another worker may take it over when the lease ends, and two
+        // hand-offs of one notice must not overlap. Half the lease leaves room for one send (the
+        // configuration keeps provider timeouts under a third of the lease).
+        let now = (self.now)();
+        if now >= row.claimed_at + self.settings.lease_ms / 2 {
+            tracing::debug!(notification = %row.id, "lease half spent before its turn; released");
+            let release = Outcome::Defer { until: now };
+            if let Err(e) = outbox::record(&self.pool, &row, &self.id, release, now).await {
+                tracing::warn!(notification = %row.id, error = %e, "could not release; it is retried after its lease");
+            }
+            return;
+        }
         let outcome = self.decide(&row).await;
         let now = (self.now)();
         let result = match &outcome {
@@ -149,7 +162,13 @@ impl Worker {
             }
         };
         match result {
-            Ok(true) => {}
+            Ok(true) => {
+                if let Ok(Step::Sent("sms", Some(sid))) = &outcome
+                    && let Err(e) = crate::receipts::apply_early(&self.pool, sid, now).await
+                {
+                    tracing::warn!(error = %e, "early delivery receipt not applied");
+                }
+            }
             Ok(false) => {
                 tracing::warn!(notification = %row.id, "lease lost before recording; another worker owns the row")
             }
@@ -218,7 +237,7 @@ impl Worker {
             });
         };
         let result = match channel {
-            OutOfBand::Sms => self.sms(&r, &rendered).await,
+            OutOfBand::Sms => self.sms(row, &r, &rendered).await,
             OutOfBand::Email => self.email(row, &r, &rendered).await,
         };
         let channel = channel.as_str();
@@ -267,6 +286,7 @@ impl Worker {
 
     async fn sms(
         &self,
+        row: &Claimed,
         r: &Recipient,
         rendered: &Rendered,
     ) -> Result<Option<String>, DeliveryError> {
@@ -274,6 +294,12 @@ impl Worker {
         let phone = PhoneNumber::parse(phone).map_err(|_| {
             DeliveryError::Permanent("the recipient's phone number is not valid".into())
         })?;
+        if row.recovered_lease
+            && let Some(sid) = self.already_sent(&phone, &rendered.sms).await?
+        {
+            tracing::info!(notification = %row.id, "found the SMS a dead worker sent; not sending it again");
+            return Ok(Some(sid));
+        }
         self.channels
             .sms
             .send(&phone, &rendered.sms)
@@ -281,6 +307,24 @@ impl Worker {
             .map(Some)
     }
 
+    /// After a worker died holding this row, asks the provider whether the
+    /// message went out before the crash: a message with the same text to the
+    /// same number whose id no other notification has claimed.
+    async fn already_sent(
+        &self,
+        phone: &PhoneNumber,
+        body: &str,
+    ) -> Result<Option<String>, DeliveryError> {
+        for sid in self.channels.sms.find_sent(phone, body).await? {
+            let taken = outbox::provider_ref_taken(&self.pool, &sid)
+                .await
+                .map_err(|e| DeliveryError::Transient(format!("database: {e}")))?;
+            if !taken {
+                return Ok(Some(sid));
+            }
+        }
+        Ok(None)
+    }
     async fn email(
         &self,
         row: &Claimed,

@@ -3,11 +3,11 @@
 //! stand-in, and the real binary started, killed and restarted as an operator's
 //! supervisor would.
 //!
-//! The guarantee under test is the outbox's: every committed notice goes out at
-//! least once. A `kill -9` can only duplicate the hand-offs that were in flight
-//! (at most `concurrency` of them) — rows the worker had already recorded are
-//! never sent again — and the duplicates are exactly the rows the database shows
-//! were taken over from the dead worker (`recovered_lease = 1`). A SIGTERM
+//! The guarantee under test is the outbox's (docs/notifications.md): every
+//! committed notice goes out at least once. A `kill -9` can only repeat the email
+//! hand-offs that were in flight (at most `concurrency` of them) — rows the worker
+//! had already recorded are never sent again, and an SMS taken over from the dead
+//! worker is first looked up at Twilio, so SMS is never repeated. A SIGTERM
 //! finishes the rows in hand, so it duplicates nothing and strands nothing.
 
 use std::{
@@ -306,10 +306,13 @@ impl Fixture {
             ("HUB_NOTIFIER__EMAIL__PORT", self.smtp.port().to_string()),
             ("HUB_NOTIFIER__EMAIL__SECURITY", "plain".to_owned()),
             ("HUB_NOTIFIER__EMAIL__FROM", "hb@example.org".to_owned()),
+            // Short timeouts so a 5 s lease is valid (a lease must outlast three of them).
+            ("HUB_NOTIFIER__EMAIL__TIMEOUT_SECS", "1".to_owned()),
             ("HUB_NOTIFIER__SMS__BASE_URL", self.twilio.base_url()),
             ("HUB_NOTIFIER__SMS__ACCOUNT_SID", ACCOUNT_SID.to_owned()),
             ("HUB_NOTIFIER__SMS__AUTH_TOKEN", AUTH_TOKEN.to_owned()),
             ("HUB_NOTIFIER__SMS__FROM", SMS_FROM.to_owned()),
+            ("HUB_NOTIFIER__SMS__TIMEOUT_SECS", "1".to_owned()),
             ("HUB_NOTIFIER__CONCURRENCY", CONCURRENCY.to_string()),
             ("HUB_NOTIFIER__BATCH_SIZE", "50".to_owned()),
             ("HUB_NOTIFIER__LEASE_SECS", "5".to_owned()),
@@ -425,7 +428,7 @@ where
 /// (the SMTP sink logs each message before answering; unchanged for a second).
 async fn settled_count(fx: &Fixture) -> usize {
     let mut last = fx.received_total();
-    loop {
+    for _ in 0..30 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = fx.received_total();
         if now == last {
@@ -433,6 +436,7 @@ async fn settled_count(fx: &Fixture) -> usize {
         }
         last = now;
     }
+    panic!("the servers kept receiving for 30 s after the notifier was killed");
 }
 
 /// Every notice arrived at least once and every row ended `sent` or `delivered`
@@ -562,11 +566,13 @@ async fn kill_mid_batch_then_restart_delivers_everything() {
         "{} duplicates: more than the {CONCURRENCY} hand-offs a worker has in flight",
         duplicates.len()
     );
-    assert_eq!(
-        duplicates.len(),
-        unrecorded,
-        "duplicates are exactly the hand-offs the dead worker made but did not record"
+    assert!(
+        duplicates.len() <= unrecorded,
+        "every duplicate is a hand-off the dead worker made but did not record"
     );
+    // Twilio can list what it accepted, so a taken-over SMS is looked up before
+    // it is sent again: SMS is never repeated. SMTP cannot be asked.
+    assert_eq!(sms_duplicates, 0, "an SMS was sent twice: {duplicates:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,18 @@ pub trait EmailSink: Send + Sync {
 /// receipts refer to.
 pub trait SmsSink: Send + Sync {
     fn kind(&self) -> &'static str;
+
+    /// Provider ids of messages already accepted for `to` with this exact
+    /// `body`, if the provider can say (Twilio can list messages). After a worker
+    /// died mid-hand-off, this tells whether sending again would repeat it.
+    fn find_sent<'a>(
+        &'a self,
+        _to: &'a PhoneNumber,
+        _body: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, DeliveryError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     fn send<'a>(
         &'a self,
         to: &'a PhoneNumber,
@@ -127,6 +139,14 @@ impl EmailSink for smtp::SmtpMailer {
 impl SmsSink for twilio::TwilioClient {
     fn kind(&self) -> &'static str {
         "twilio"
+    }
+
+    fn find_sent<'a>(
+        &'a self,
+        to: &'a PhoneNumber,
+        body: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, DeliveryError>> {
+        Box::pin(twilio::TwilioClient::find_sent(self, to, body))
     }
 
     fn send<'a>(

@@ -150,6 +150,55 @@ impl TwilioClient {
         result
     }
 
+    /// SIDs of recent messages from our number to `to` with exactly `body`
+    /// (newest first, one page of 50). Used after a crash to learn whether a
+    /// message was already accepted before sending it again.
+    pub async fn find_sent(
+        &self,
+        to: &PhoneNumber,
+        body: &str,
+    ) -> Result<Vec<String>, DeliveryError> {
+        #[derive(Deserialize)]
+        struct Page {
+            messages: Vec<Listed>,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            sid: String,
+            body: Option<String>,
+        }
+        let response = self
+            .http
+            .get(&self.messages_url)
+            .basic_auth(&self.config.account_sid, Some(&self.config.auth_token))
+            .query(&[
+                ("To", to.as_str()),
+                ("From", self.config.from.as_str()),
+                ("PageSize", "50"),
+            ])
+            .send()
+            .await
+            .map_err(|e| self.redact(transport_error(e)))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| self.redact(transport_error(e)))?;
+        if !status.is_success() {
+            return Err(DeliveryError::Transient(format!(
+                "twilio: listing messages answered {status}"
+            )));
+        }
+        let page: Page = serde_json::from_str(&text)
+            .map_err(|_| DeliveryError::Transient("twilio: unreadable message list".into()))?;
+        Ok(page
+            .messages
+            .into_iter()
+            .filter(|m| m.body.as_deref() == Some(body))
+            .map(|m| m.sid)
+            .collect())
+    }
+
     async fn post_message(&self, to: &PhoneNumber, body: &str) -> Result<SentSms, DeliveryError> {
         let response = self
             .http

@@ -82,9 +82,12 @@ impl SmtpSink {
     }
 
     /// Every message received so far, in arrival order (re-reads the log file).
+    /// Only complete lines count: the server may be writing the last one now.
     pub fn messages(&self) -> Vec<ReceivedEmail> {
         let text = fs::read_to_string(self.out_file()).unwrap_or_default();
-        text.lines()
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
+            .lines()
             .filter(|line| !line.trim().is_empty())
             .map(parse_line)
             .collect()

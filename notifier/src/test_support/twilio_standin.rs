@@ -117,7 +117,7 @@ impl TwilioStandIn {
         let app = Router::new()
             .route(
                 "/2010-04-01/Accounts/{sid}/Messages.json",
-                post(create_message),
+                post(create_message).get(list_messages),
             )
             .fallback(unknown_route)
             .with_state(Arc::clone(&shared));
@@ -335,6 +335,38 @@ async fn create_message(
 }
 
 /// Anything else: counted, and answered the way Twilio answers unknown resources.
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(rename = "To")]
+    to: Option<String>,
+    #[serde(rename = "From")]
+    from: Option<String>,
+}
+
+/// `GET …/Messages.json?To=&From=`: the account's messages, newest first, in
+/// Twilio's list shape (used to reconcile after a crash).
+async fn list_messages(
+    State(shared): State<Arc<Shared>>,
+    Path(path_sid): Path<String>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Response {
+    if !shared.authorized(&path_sid, &headers) {
+        return unauthenticated();
+    }
+    let ledger = shared.ledger();
+    let messages: Vec<serde_json::Value> = ledger
+        .messages
+        .iter()
+        .rev()
+        .filter(|m| query.to.as_deref().is_none_or(|t| t == m.to))
+        .filter(|m| query.from.as_deref().is_none_or(|f| f == m.from))
+        .take(50)
+        .map(|m| json!({ "sid": m.sid, "to": m.to, "from": m.from, "body": m.body, "status": "sent" }))
+        .collect();
+    Json(json!({ "messages": messages, "page": 0, "page_size": 50 })).into_response()
+}
+
 async fn unknown_route(State(shared): State<Arc<Shared>>) -> Response {
     shared.ledger().attempts += 1;
     twilio_error(
