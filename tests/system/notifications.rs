@@ -657,3 +657,125 @@ async fn bad_settings_are_refused_and_change_nothing() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn away_members_hear_of_new_messages_once_unless_they_read_them() {
+    for backend in backends() {
+        let providers = Providers::start(SinkOptions::default()).await;
+        let app = TestApp::spawn_with(backend, |c| providers.configure(c)).await;
+        let a = app
+            .account("a@clinic.test", Role::Clinician, Some("Clinic"))
+            .await;
+        let org = app.org_id("Clinic").await;
+        let b = app
+            .account("b@clinic.test", Role::Clinician, Some("Clinic"))
+            .await;
+        let c = app
+            .account("c@clinic.test", Role::Clinician, Some("Clinic"))
+            .await;
+        let a_token = app.token_for(&a).await;
+        let room = app
+            .post(
+                &format!("/api/v1/orgs/{org}/rooms"),
+                Some(&a_token),
+                json!({ "kind": "case", "title": "Bed 4", "member_ids": [b, c] }),
+            )
+            .await
+            .expect(201);
+        let room_id = room["id"].as_str().expect("room").to_owned();
+        // C is online in the room and asked for personal events; B is away.
+        let mut wc = crate::support::ws::Ws::connect(&app.base, &app.token_for(&c).await).await;
+        wc.ok("subscribe", json!({ "room": room_id })).await;
+        wc.ok("notifications", json!({})).await;
+        for n in 0..3 {
+            app.post(
+                &format!("/api/v1/rooms/{room_id}/messages"),
+                Some(&a_token),
+                json!({ "client_id": format!("m{n}"), "body": "potassium 6.1, please review" }),
+            )
+            .await
+            .expect(201);
+        }
+        // One notice for B (three messages within the hour), none for C.
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM notifications WHERE template = 'message.unread'")
+                .await,
+            1
+        );
+        set_clock_after(&app, 600_000);
+        let mail = providers.emails(1).await;
+        assert_eq!(mail[0].rcpt_tos, vec!["b@clinic.test".to_owned()]);
+        assert!(mail[0].data.contains("Subject: New messages"));
+        assert!(
+            !mail[0].data.contains("potassium"),
+            "message content must not leave by email"
+        );
+        // Another hour: B reads the room over the socket before the notice is due.
+        set_clock_after(&app, 3_600_000);
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            Some(&app.token_for(&a).await),
+            json!({ "client_id": "m9", "body": "still high" }),
+        )
+        .await
+        .expect(201);
+        let mut wb = crate::support::ws::Ws::connect(&app.base, &app.token_for(&b).await).await;
+        let sub = wb.ok("subscribe", json!({ "room": room_id })).await;
+        wb.ok("read", json!({ "room": room_id, "offset": sub["offset"] }))
+            .await;
+        assert_eq!(
+            status_of(&app, "message.unread").await,
+            ["sent", "cancelled"],
+            "the second notice is withdrawn by the read"
+        );
+        // A critical alert for someone who is not a patient of the organization is refused.
+        let alert = app
+            .post(
+                &format!("/api/v1/orgs/{org}/alerts"),
+                Some(&app.token_for(&a).await),
+                json!({ "patient_id": b }),
+            )
+            .await;
+        alert.expect_error(404, "not_found");
+        drop(wc);
+        app.stop().await;
+    }
+}
+
+/// Moves the hub's clock forward by `ms`.
+fn set_clock_after(app: &TestApp, ms: i64) {
+    app.clock.advance_ms(ms);
+}
+
+#[tokio::test]
+async fn in_app_notices_reach_the_users_open_socket() {
+    for backend in backends() {
+        let providers = Providers::start(SinkOptions::default()).await;
+        let app = TestApp::spawn_with(backend, |c| providers.configure(c)).await;
+        let c = clinic(&app).await;
+        let mut patient =
+            crate::support::ws::Ws::connect(&app.base, &app.token_for(&c.patient).await).await;
+        patient.ok("notifications", json!({})).await;
+        app.post(
+            &format!("/api/v1/orgs/{}/appointments", c.org),
+            Some(&app.token_for(&c.provider).await),
+            json!({ "provider_id": c.provider, "type_id": c.type_id, "starts_at": "2027-03-15T14:00:00Z",
+                    "patient_id": c.patient }),
+        )
+        .await
+        .expect(201);
+        // The booking itself (bus event) and the notifier's in-app notice.
+        let mut kinds = Vec::new();
+        while kinds.len() < 2 {
+            let frame = patient.next_of("user_event").await;
+            kinds.push(frame["kind"].as_str().expect("kind").to_owned());
+            if frame["kind"] == "notification" {
+                assert_eq!(frame["payload"]["title"], "Appointment confirmed");
+                assert_eq!(frame["payload"]["category"], "appointments");
+            }
+        }
+        kinds.sort();
+        assert_eq!(kinds, ["appointment.book", "notification"]);
+        app.stop().await;
+    }
+}

@@ -716,9 +716,12 @@ impl Connection {
             {
                 return Ok(None);
             }
-            Ok::<_, Error>(Some(
-                room_store::mark_read(&mut conn, room, &self.user, offset).await?,
-            ))
+            let moved = room_store::mark_read(&mut conn, room, &self.user, offset).await?;
+            if moved {
+                let now = self.state.clock.now_ms();
+                crate::notifications::unread::on_read(&mut conn, room, &self.user, now).await?;
+            }
+            Ok::<_, Error>(Some(moved))
         }
         .await?;
         match moved {

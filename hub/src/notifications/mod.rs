@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod appointments;
 pub mod contact;
 pub mod settings;
+pub mod unread;
 
 use std::sync::Arc;
 

@@ -116,6 +116,16 @@ pub async fn publish(
             event: stream_event(&state.keyring, &epoch, &existing)?,
         });
     }
+    crate::notifications::unread::on_message(
+        &mut tx,
+        room_id,
+        sender_id,
+        &state.config.effective_public_url(),
+        i64::try_from(state.config.notifier.unread_delay_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX / 2),
+        now,
+    )
+    .await?;
     tx.commit().await.map_err(Error::internal)?;
     announce(state, &epoch, &row).await;
     Ok(Published {
