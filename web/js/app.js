@@ -86,6 +86,15 @@ live.addEventListener('open', (e) => {
 
 live.addEventListener('authfailed', () => session.end('socket'));
 
+// Notices from the notifier and appointment changes, read out by screen readers
+// and shown in the live region.
+live.userEvents = true;
+live.addEventListener('userevent', (e) => {
+  const { kind, payload } = e.detail;
+  if (kind === 'notification') announce(`${payload.title}: ${payload.body}`);
+  else if (kind.startsWith('appointment.')) announce(`Appointment ${kind.slice(12)}: ${payload.starts_at}`);
+});
+
 live.addEventListener('removed', (e) => {
   if (current && e.detail.room === current.id) {
     showRoomError({ message: 'You are no longer a member of this room.' });

@@ -88,6 +88,8 @@ export class LiveClient extends EventTarget {
     this.pingTimer = null;
     this.lastSent = 0;
     this.openWaiters = [];
+    /** Whether to ask for the user's personal events (notices) on every connect. */
+    this.userEvents = false;
     this.onOnline = () => {
       if (this.state === 'reconnecting') this.#reconnectNow();
     };
@@ -180,6 +182,7 @@ export class LiveClient extends EventTarget {
     this.#emit('open', result);
     this.#startPing(ws);
     for (const w of this.openWaiters.splice(0)) w.resolve();
+    if (this.userEvents) this.#send(ws, { type: 'notifications' }).catch(() => {});
     // Re-subscribe every room with `since`, then re-send what was not acknowledged.
     await Promise.all(
       [...this.rooms.keys()].map((room) => this.#subscribe(room).catch(() => {})),
@@ -422,6 +425,12 @@ export class LiveClient extends EventTarget {
       clearTimeout(req.timer);
       if (frame.type === 'reply') req.resolve(frame.result ?? {});
       else req.reject(new LiveError(frame.error?.code ?? 'error', frame.error?.message));
+      return;
+    }
+    if (frame.type === 'user_event') {
+      // Personal events (notices, appointment changes): live only; the list of
+      // record is GET /api/v1/me/notifications.
+      this.#emit('userevent', { kind: frame.kind, payload: frame.payload });
       return;
     }
     const state = frame.room != null ? this.rooms.get(frame.room) : undefined;
