@@ -382,3 +382,21 @@ test('client ids have the allowed form and are unique', () => {
   assert.equal(ids.size, 100);
   for (const id of ids) assert.match(id, /^[A-Za-z0-9_.:-]{1,64}$/);
 });
+
+test('with userEvents on, every connection asks for notifications and emits user events', async () => {
+  const { c } = client();
+  c.userEvents = true;
+  const events = [];
+  c.addEventListener('userevent', (e) => events.push(e.detail));
+  const ws = await connected(c);
+  ws.reply(await ws.next('notifications'), {});
+  ws.push({ type: 'user_event', kind: 'notification', payload: { title: 'Appointment confirmed' } });
+  assert.deepEqual(events, [{ kind: 'notification', payload: { title: 'Appointment confirmed' } }]);
+  ws.drop();
+  await tick(20);
+  const again = FakeSocket.all.at(-1);
+  assert.notEqual(again, ws);
+  const auth = await again.next('auth');
+  again.reply(auth, { protocol: 1, user_id: 'u-me', token_expires_at: '2030-01-01T00:00:00Z', limits: {} });
+  await again.next('notifications');
+});
