@@ -1,6 +1,7 @@
 //! The command line.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -31,6 +32,15 @@ pub enum Command {
     /// Many rooms where every member publishes: persisted rate, round trip,
     /// delivery latency.
     Chat(ChatArgs),
+    /// Notifications per second from the outbox to a real SMTP server with K
+    /// `notifier` processes on PostgreSQL, beside the SMTP server's own ceiling.
+    NotifyThroughput(NotifyArgs),
+    /// Slot-search latency for a provider with a year of appointments, beside
+    /// one with the same hours and none.
+    SlotSearch(SlotSearchArgs),
+    /// Booking throughput when several patients want each slot at once,
+    /// beside the same bookings without contention; checks for double booking.
+    BookContention(BookArgs),
     /// Internal: a worker process started by a scenario (reads its plan on stdin).
     #[command(hide = true)]
     Worker,
@@ -151,6 +161,135 @@ pub struct ChatArgs {
     pub drain_secs: f64,
 }
 
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// Database to run in (migrated with `hub migrate` first). Default: a
+    /// fresh database created through --pg-admin-url and dropped afterwards.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// A PostgreSQL URL of a user that may create databases.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub pg_admin_url: String,
+    /// Keep the database this run created.
+    #[arg(long)]
+    pub keep_database: bool,
+    /// The `hub` binary (for `hub migrate`).
+    #[arg(long, default_value = "target/release/hub")]
+    pub hub_bin: PathBuf,
+    /// The `notifier` binary.
+    #[arg(long, default_value = "target/release/notifier")]
+    pub notifier_bin: PathBuf,
+    /// The SMTP sink (aiosmtpd) both the ceiling and the notifiers send to.
+    #[arg(long, default_value = "tests/support/smtp_sink.py")]
+    pub sink_script: PathBuf,
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Due email notifications (and users) to write.
+    #[arg(long, default_value_t = 5000)]
+    pub notifications: usize,
+    /// `notifier` processes to run at once.
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+    /// HUB_NOTIFIER__CONCURRENCY of each process.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// HUB_NOTIFIER__BATCH_SIZE of each process.
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: u32,
+    /// HUB_NOTIFIER__POLL_INTERVAL_MS of each process.
+    #[arg(long, default_value_t = 100)]
+    pub poll_interval_ms: u64,
+    /// SMTP connections of the ceiling run; repeat for several runs
+    /// (default: 1 and processes × concurrency).
+    #[arg(long = "baseline-connections")]
+    pub baseline_connections: Vec<usize>,
+    /// Skip the ceiling runs.
+    #[arg(long)]
+    pub skip_baseline: bool,
+    /// Also run the ceiling (with the largest connection count) the way
+    /// lettre writes a message: the message and its final `.` in two writes,
+    /// Nagle's algorithm on. For comparison with the notifier.
+    #[arg(long)]
+    pub lettre_like_ceiling: bool,
+    /// Give up after this many seconds of the notifier run.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Where the sink's files and the notifiers' logs go (default: a new
+    /// directory under the system's temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SlotSearchArgs {
+    /// The hub's base URL.
+    #[arg(long)]
+    pub url: String,
+    /// Email of a platform admin (`hub user create --role admin`).
+    #[arg(long, env = "LOADTEST_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    #[arg(long, env = "LOADTEST_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Days of appointments (from the next UTC midnight).
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+    /// Share of the loaded provider's slots to book.
+    #[arg(long, default_value_t = 0.7)]
+    pub fill: f64,
+    /// Bookings in flight while filling.
+    #[arg(long, default_value_t = 8)]
+    pub fill_concurrency: usize,
+    /// Searches per provider (the same windows for both).
+    #[arg(long, default_value_t = 2000)]
+    pub searches: usize,
+    /// Searches in flight; repeat for one run of both providers per value.
+    #[arg(long = "concurrency", default_values_t = [8usize])]
+    pub concurrency: Vec<usize>,
+    /// Window lengths in days, picked uniformly per search; repeatable.
+    #[arg(long = "window-days", default_values_t = [7i64, 31])]
+    pub window_days: Vec<i64>,
+    /// Unrecorded searches before each measured phase.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+    /// Patients to register (bookings are spread over them).
+    #[arg(long, default_value_t = 4)]
+    pub patients: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The hub's pid, for its CPU time.
+    #[arg(long)]
+    pub hub_pid: Option<u32>,
+    /// The hub's database, to count the appointments booked.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BookArgs {
+    /// The hub's base URL.
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, env = "LOADTEST_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    #[arg(long, env = "LOADTEST_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Patients (each with its own token), all booking at once.
+    #[arg(long, default_value_t = 64)]
+    pub patients: usize,
+    /// Patients attempting each slot at the same moment (divides --patients).
+    #[arg(long, default_value_t = 8)]
+    pub contention: usize,
+    /// Slots booked in each phase.
+    #[arg(long, default_value_t = 480)]
+    pub slots: usize,
+    /// The hub's pid, for its CPU time.
+    #[arg(long)]
+    pub hub_pid: Option<u32>,
+    /// The hub's database, to check for double booking afterwards.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +344,36 @@ mod tests {
             raw.listen,
             ["127.0.0.1:9100".parse::<SocketAddr>().unwrap()]
         );
+    }
+
+    #[test]
+    fn scheduling_and_notify_defaults() {
+        let cli = Cli::parse_from(["loadtest", "slot-search", "--url", "http://h:1"]);
+        let Command::SlotSearch(a) = cli.command else {
+            panic!("not slot-search")
+        };
+        assert_eq!(a.window_days, [7, 31]);
+        assert_eq!((a.fill, a.days), (0.7, 365));
+        assert_eq!(a.concurrency, [8]);
+        let cli = Cli::parse_from([
+            "loadtest",
+            "notify-throughput",
+            "--processes",
+            "2",
+            "--baseline-connections",
+            "1",
+            "--baseline-connections",
+            "16",
+        ]);
+        let Command::NotifyThroughput(n) = cli.command else {
+            panic!("not notify-throughput")
+        };
+        assert_eq!((n.processes, n.notifications), (2, 5000));
+        assert_eq!(n.baseline_connections, [1, 16]);
+        let cli = Cli::parse_from(["loadtest", "book-contention", "--url", "http://h:1"]);
+        let Command::BookContention(b) = cli.command else {
+            panic!("not book-contention")
+        };
+        assert_eq!((b.patients, b.contention, b.slots), (64, 8, 480));
     }
 }

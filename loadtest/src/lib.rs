@@ -8,16 +8,27 @@
 //! tested where they live: `probe`, `frame`, `seq`, `stats`, `spread`,
 //! `outcome`, `report`, `rss`, `plan`, and the two halves of a connection,
 //! `publisher` and `receiver`.
+//!
+//! The scheduling and notification benchmarks are request/response and
+//! live apart: `notify` (outbox → `notifier` → SMTP, with `smtp` and `pg`),
+//! `slot_search` and `book_contention` (with `sched_api` for the REST
+//! shapes and `sched_plan` for the pure planning), `cpu` (CPU time per
+//! process from `/proc`) and `pgwait` (what PostgreSQL's backends wait on).
 
+pub mod book_contention;
 pub mod cli;
 pub mod clock;
 pub mod conn;
 pub mod coordinator;
+pub mod cpu;
 pub mod frame;
 pub mod hub_setup;
 pub mod limits;
+pub mod notify;
 pub mod outcome;
 pub mod peer;
+pub mod pg;
+pub mod pgwait;
 pub mod plan;
 pub mod probe;
 pub mod publisher;
@@ -26,7 +37,11 @@ pub mod receiver;
 pub mod report;
 pub mod rss;
 pub mod scenario;
+pub mod sched_api;
+pub mod sched_plan;
 pub mod seq;
+pub mod slot_search;
+pub mod smtp;
 pub mod spread;
 pub mod stats;
 pub mod worker;
@@ -69,6 +84,9 @@ async fn dispatch(cli: Cli, soft: u64, hard: u64) -> anyhow::Result<()> {
             return server.run_until_ctrl_c().await;
         }
         Command::Worker => return worker::process_main().await,
+        Command::NotifyThroughput(args) => return print_json(&notify::run(args).await?),
+        Command::SlotSearch(args) => return print_json(&slot_search::run(args).await?),
+        Command::BookContention(args) => return print_json(&book_contention::run(args).await?),
         Command::Idle(args) => (&args.target, scenario::idle(args)?),
         Command::Fanout(args) => (&args.target, scenario::fanout(args)?),
         Command::Chat(args) => (&args.target, scenario::chat(args)?),
@@ -76,6 +94,10 @@ async fn dispatch(cli: Cli, soft: u64, hard: u64) -> anyhow::Result<()> {
     let (target, scenario) = scenario;
     let (plan, opts) = scenario::plan(target, scenario, hard).await?;
     let report = coordinator::execute(plan, opts).await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    print_json(&report)
+}
+
+fn print_json(report: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(report)?);
     Ok(())
 }

@@ -116,6 +116,36 @@ impl Latency {
     }
 }
 
+/// Percentiles in milliseconds for the request/response scenarios
+/// (`slot-search`, `book-contention`), which also want p90 and the mean.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Summary {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub samples: u64,
+}
+
+impl Summary {
+    /// `None` for an empty histogram.
+    pub fn of(h: &Histogram<u64>) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: f64| (us / 1_000.0 * 1000.0).round() / 1000.0;
+        Some(Self {
+            p50: ms(h.value_at_quantile(0.50) as f64),
+            p90: ms(h.value_at_quantile(0.90) as f64),
+            p99: ms(h.value_at_quantile(0.99) as f64),
+            max: ms(h.max() as f64),
+            mean: ms(h.mean()),
+            samples: h.len(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +206,20 @@ mod tests {
             Latency::of(&merged).unwrap().max,
             Latency::of(&h).unwrap().max
         );
+    }
+
+    #[test]
+    fn summary_has_p90_and_mean() {
+        let r = Recorder::default();
+        for (i, ms) in (1..=1000u64).enumerate() {
+            r.record_ns(i, ms * 1_000_000);
+        }
+        let s = Summary::of(&r.merged()).unwrap();
+        assert_eq!(s.samples, 1000);
+        assert!(close(s.p50, 500.0), "{s:?}");
+        assert!(close(s.p90, 900.0), "{s:?}");
+        assert!(close(s.p99, 990.0), "{s:?}");
+        assert!(close(s.mean, 500.5), "{s:?}");
+        assert_eq!(Summary::of(&new_histogram()), None);
     }
 }
