@@ -133,7 +133,11 @@ pub async fn enqueue(
 
 /// Withdraws every notice about `subject_ref` that has not gone out yet (a
 /// cancelled or moved appointment's reminders), in the caller's transaction.
-/// Returns how many were withdrawn.
+///
+/// A pending row is cancelled. A row a worker holds right now is made to expire
+/// instead: the worker checks just before the hand-off and suppresses it, and if
+/// the hand-off already happened the row still records the truth (`sent`).
+/// Returns how many rows were withdrawn.
 pub async fn withdraw(
     conn: &mut AnyConnection,
     subject_ref: &str,
@@ -141,17 +145,47 @@ pub async fn withdraw(
     reason: &str,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let pending = sqlx::query(
         "UPDATE notifications SET status = 'cancelled', last_error = $3, updated_at = $4 \
-         WHERE subject_ref = $1 AND template = $2 AND status IN ('pending', 'sending')",
+         WHERE subject_ref = $1 AND template = $2 AND status = 'pending'",
     )
     .bind(subject_ref)
     .bind(template)
     .bind(reason)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+    let in_hand = sqlx::query(
+        "UPDATE notifications SET expires_at = $3, updated_at = $3 \
+         WHERE subject_ref = $1 AND template = $2 AND status = 'sending'",
+    )
+    .bind(subject_ref)
+    .bind(template)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(pending.rows_affected() + in_hand.rows_affected())
+}
+
+/// Whether a claimed row may still go out: this worker still holds it and it
+/// has not expired (or been withdrawn) since the claim. Checked right before
+/// the hand-off.
+pub async fn still_wanted(
+    pool: &AnyPool,
+    row: &Claimed,
+    worker_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notifications WHERE id = $1 AND claimed_by = $2 AND status = 'sending' \
+         AND (expires_at IS NULL OR expires_at > $3)",
+    )
+    .bind(&row.id)
+    .bind(worker_id)
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    Ok(n == 1)
 }
 
 /// A row a worker holds under lease.

@@ -96,9 +96,39 @@ impl Worker {
     /// Works until `shutdown` turns true, then finishes the rows in hand.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(worker = %self.id, engine = ?self.engine, "notifier worker started");
+        // A pipeline rather than batch by batch: whenever a hand-off finishes, its
+        // slot is refilled with a fresh claim, so one slow provider call does not
+        // hold up the rest, and rows are claimed only when they can start at once.
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut tasks = JoinSet::new();
         while !*shutdown.borrow() {
-            match self.clone().run_once().await {
-                Ok(n) if n > 0 => continue,
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let limit = self
+                .settings
+                .batch_size
+                .min(u32::try_from(free).unwrap_or(u32::MAX));
+            match self.claim(limit).await {
+                Ok(rows) if !rows.is_empty() => {
+                    for row in rows {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let me = self.clone();
+                        tasks.spawn(async move {
+                            me.process(row).await;
+                            drop(permit);
+                        });
+                    }
+                    continue;
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "notifier could not claim work; retrying"),
             }
@@ -106,21 +136,29 @@ impl Worker {
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
                 () = self.wake.notified() => {}
                 _ = shutdown.changed() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
+        // Finish and record the hand-offs in flight; claim nothing more.
+        while tasks.join_next().await.is_some() {}
         tracing::info!(worker = %self.id, "notifier worker stopped");
     }
 
-    /// Claims one batch and processes it; returns how many rows it took.
-    pub async fn run_once(self: Arc<Self>) -> Result<usize, sqlx::Error> {
+    async fn claim(&self, limit: u32) -> Result<Vec<Claimed>, sqlx::Error> {
         let spec = ClaimSpec {
             worker_id: &self.id,
             now: (self.now)(),
             lease_ms: self.settings.lease_ms,
-            limit: self.settings.batch_size,
+            limit,
             in_app: self.channels.in_app.is_some(),
         };
-        let rows = outbox::claim(&self.pool, self.engine, spec).await?;
+        outbox::claim(&self.pool, self.engine, spec).await
+    }
+
+    /// Claims one batch and processes all of it; returns how many rows it took.
+    /// Tests drive the worker with this, batch by batch, under a manual clock.
+    pub async fn run_once(self: Arc<Self>) -> Result<usize, sqlx::Error> {
+        let rows = self.claim(self.settings.batch_size).await?;
         let n = rows.len();
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
@@ -220,6 +258,13 @@ impl Worker {
                 ));
             }
             return Ok(Step::Defer(until));
+        }
+        // Last look before anything leaves: a cancel or a read may have withdrawn
+        // the notice since it was claimed.
+        if !outbox::still_wanted(&self.pool, row, &self.id, now).await? {
+            return Ok(Step::Suppressed(
+                "withdrawn or expired after it was claimed".into(),
+            ));
         }
         let order = match row.delivery {
             Delivery::Email => recipient::channel_order(Category::Account, &preference, &r),

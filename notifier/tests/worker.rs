@@ -1504,3 +1504,52 @@ async fn in_app_notice_published() {
     assert_eq!(rig.in_app.published().len(), 1);
     assert_eq!((rig.sink.count(), rig.standin.attempts()), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_withdrawn_while_claimed_is_not_sent_by_the_worker_that_takes_over() {
+    let db = Db::sqlite().await;
+    let t0 = ms("2026-08-03T09:00:00Z");
+    let clock = Clock::at(t0);
+    let rig = Rig::start(&db.pool, &clock).await;
+    let user = insert_user(&db.pool, User::new("withdrawn@example.org", "UTC")).await;
+    let starts = t0 + 48 * HOUR;
+    let id = enqueue(&db.pool, &reminder(&user, "appt-9", starts, t0), t0).await;
+    // A worker claims the reminder and dies; meanwhile the appointment is cancelled.
+    let spec = ClaimSpec {
+        worker_id: "dead",
+        now: t0,
+        lease_ms: 60_000,
+        limit: 50,
+        in_app: true,
+    };
+    assert_eq!(
+        outbox::claim(&db.pool, db.engine, spec)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut conn = db.pool.acquire().await.unwrap();
+    let withdrawn = outbox::withdraw(
+        &mut conn,
+        "appt-9",
+        "appointment.reminder",
+        "cancelled",
+        t0 + 1_000,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(withdrawn, 1);
+    // The next worker takes the row over after the lease and suppresses it.
+    let b = rig.worker(&db.pool, db.engine, &clock);
+    clock.set(t0 + 60_000);
+    assert_eq!(run(&b).await, 1);
+    let row = stored(&db.pool, &id).await;
+    assert_eq!(row.status, "suppressed");
+    assert_eq!(
+        rig.sink.count(),
+        0,
+        "nothing was sent for the cancelled appointment"
+    );
+}
