@@ -27,12 +27,13 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use reqwest::Method;
 use serde::Serialize;
+use sqlx::PgConnection;
 use tokio::sync::Barrier;
 
 use crate::cli::BookArgs;
 use crate::cpu::{CpuReport, Probe, Watch};
 use crate::hub_setup::Admin;
-use crate::pg::{PgConn, lit};
+use crate::pg;
 use crate::pgwait::{self, WaitReport};
 use crate::sched_api::{self, Api, Clinic};
 use crate::sched_plan::{self, DAY_MS};
@@ -280,55 +281,64 @@ async fn warm_up(api: &Api, clinic: &Clinic) {
 
 /// The database's view of one provider after a phase.
 async fn verify(
-    db: &mut PgConn,
+    db: &mut PgConnection,
     provider: &str,
     slots: usize,
     granules_per_slot: i64,
     client_ids: &[String],
 ) -> anyhow::Result<Verify> {
-    let p = lit(provider);
-    let appointments = db
-        .scalar_i64(&format!(
-            "SELECT count(*) FROM appointments WHERE provider_id = {p} AND status = 'booked'"
-        ))
-        .await?;
-    let distinct_starts = db
-        .scalar_i64(&format!(
-            "SELECT count(DISTINCT starts_at) FROM appointments \
-             WHERE provider_id = {p} AND status = 'booked'"
-        ))
-        .await?;
-    let overlapping_pairs = db
-        .scalar_i64(&format!(
-            "SELECT count(*) FROM appointments a JOIN appointments b \
-             ON b.provider_id = a.provider_id AND a.id < b.id \
-             AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at \
-             WHERE a.provider_id = {p} AND a.status = 'booked' AND b.status = 'booked'"
-        ))
-        .await?;
-    let claims = db
-        .scalar_i64(&format!(
-            "SELECT count(*) FROM slot_claims WHERE provider_id = {p}"
-        ))
-        .await?;
-    let stray_claims = db
-        .scalar_i64(&format!(
-            "SELECT count(*) FROM slot_claims c LEFT JOIN appointments a ON a.id = c.appointment_id \
-             WHERE c.provider_id = {p} AND (a.id IS NULL OR a.status <> 'booked' \
-             OR a.provider_id <> c.provider_id OR c.granule < a.starts_at OR c.granule >= a.ends_at)"
-        ))
-        .await?;
-    let client_ids_found = if client_ids.is_empty() {
-        0
-    } else {
-        let list: Vec<String> = client_ids.iter().map(|i| lit(i)).collect();
-        db.scalar_i64(&format!(
-            "SELECT count(*) FROM appointments WHERE provider_id = {p} AND status = 'booked' \
-             AND id IN ({})",
-            list.join(",")
-        ))
-        .await?
-    };
+    /// A count about `provider` ($1).
+    async fn count(
+        db: &mut PgConnection,
+        sql: &'static str,
+        provider: &str,
+    ) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(sql).bind(provider).fetch_one(db).await?)
+    }
+    let appointments = count(
+        db,
+        "SELECT count(*) FROM appointments WHERE provider_id = $1 AND status = 'booked'",
+        provider,
+    )
+    .await?;
+    let distinct_starts = count(
+        db,
+        "SELECT count(DISTINCT starts_at) FROM appointments \
+         WHERE provider_id = $1 AND status = 'booked'",
+        provider,
+    )
+    .await?;
+    let overlapping_pairs = count(
+        db,
+        "SELECT count(*) FROM appointments a JOIN appointments b \
+         ON b.provider_id = a.provider_id AND a.id < b.id \
+         AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at \
+         WHERE a.provider_id = $1 AND a.status = 'booked' AND b.status = 'booked'",
+        provider,
+    )
+    .await?;
+    let claims = count(
+        db,
+        "SELECT count(*) FROM slot_claims WHERE provider_id = $1",
+        provider,
+    )
+    .await?;
+    let stray_claims = count(
+        db,
+        "SELECT count(*) FROM slot_claims c LEFT JOIN appointments a ON a.id = c.appointment_id \
+         WHERE c.provider_id = $1 AND (a.id IS NULL OR a.status <> 'booked' \
+         OR a.provider_id <> c.provider_id OR c.granule < a.starts_at OR c.granule >= a.ends_at)",
+        provider,
+    )
+    .await?;
+    let client_ids_found: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM appointments WHERE provider_id = $1 AND status = 'booked' \
+         AND id = ANY($2::text[])",
+    )
+    .bind(provider)
+    .bind(client_ids)
+    .fetch_one(&mut *db)
+    .await?;
     let claims_expected = appointments * granules_per_slot;
     let ok = appointments == slots as i64
         && distinct_starts == appointments
@@ -439,11 +449,11 @@ pub async fn run(args: &BookArgs) -> anyhow::Result<BookReport> {
     .await?;
 
     if let Some(url) = &args.database_url {
-        let mut db = PgConn::connect(url).await?;
+        let mut db = pg::connect(url).await?;
         let granules = i64::from(sched_api::DURATION_MIN / 5);
         baseline.verify = Some(verify(&mut db, &baseline_p, args.slots, granules, &ids_b).await?);
         contended.verify = Some(verify(&mut db, &contended_p, args.slots, granules, &ids_c).await?);
-        db.close().await;
+        pg::close(db).await;
     }
     let phase_ok = |p: &BookPhase| {
         p.slots_booked_once == args.slots

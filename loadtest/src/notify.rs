@@ -25,10 +25,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rand::Rng;
 use serde::Serialize;
+use sqlx::{Connection, PgConnection};
 
 use crate::cli::NotifyArgs;
 use crate::cpu::{CpuReport, Probe, Watch};
-use crate::pg::{PgConn, PgUrl, lit};
+use crate::pg;
 use crate::pgwait::{self, WaitReport};
 use crate::smtp::{self, Sink, SmtpClient, Writes};
 
@@ -153,62 +154,76 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The URL with its password (if any) hidden, for the report.
-fn shown(url: &str) -> String {
-    match PgUrl::parse(url) {
-        Ok(u) if u.password.is_some() => {
-            let db = u.database.clone();
-            PgUrl {
-                password: Some("****".into()),
-                ..u
-            }
-            .with_database(&db)
-        }
-        _ => url.to_owned(),
-    }
+/// The columns of one batch of users and their notifications, bound as
+/// arrays and expanded with `UNNEST` (see [`insert_batch`]).
+#[derive(Debug, Default, PartialEq)]
+pub struct Batch {
+    pub user_ids: Vec<String>,
+    pub emails: Vec<String>,
+    pub names: Vec<String>,
+    pub note_ids: Vec<String>,
+    pub idempotency_keys: Vec<String>,
+    pub payloads: Vec<String>,
 }
 
-/// The two multi-row INSERTs (users, notifications) for rows `range`.
-pub fn insert_sql(
+/// Users and due `appointment.booked` email notifications for rows `range`.
+pub fn batch(
     run: &str,
     range: std::ops::Range<usize>,
     now: i64,
     ids: &[(String, String)],
-) -> (String, String) {
-    let mut users = String::from(
-        "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at) VALUES ",
-    );
-    let mut notes = String::from(
-        "INSERT INTO notifications (id, idempotency_key, recipient_id, org_id, category, template, \
-         payload, subject_ref, delivery, due_at, status, created_at, updated_at) VALUES ",
-    );
-    for (k, i) in range.enumerate() {
+) -> Batch {
+    let mut b = Batch::default();
+    for i in range {
         let (user_id, note_id) = &ids[i];
-        if k > 0 {
-            users.push(',');
-            notes.push(',');
-        }
-        users.push_str(&format!(
-            "({}, {}, {}, 'x', {now}, {now})",
-            lit(user_id),
-            lit(&format!("n{i}-{run}@bench.example.org")),
-            lit(&format!("Bench Patient {i}")),
-        ));
+        b.user_ids.push(user_id.clone());
+        b.emails.push(format!("n{i}-{run}@bench.example.org"));
+        b.names.push(format!("Bench Patient {i}"));
+        b.note_ids.push(note_id.clone());
+        b.idempotency_keys.push(format!("bench-{run}-{i}"));
         let payload = serde_json::json!({
             "provider": "Dr. Bench Provider", "org": "Bench Clinic",
             "starts_at": now + 7 * 86_400_000 + (i as i64 % 500) * 1_800_000,
         });
-        notes.push_str(&format!(
-            "({}, {}, {}, {}, 'appointments', 'appointment.booked', {}, NULL, 'out_of_band', \
-             {now}, 'pending', {now}, {now})",
-            lit(note_id),
-            lit(&format!("bench-{run}-{i}")),
-            lit(user_id),
-            lit(&org_tag(run)),
-            lit(&payload.to_string()),
-        ));
+        b.payloads.push(payload.to_string());
     }
-    (users, notes)
+    b
+}
+
+/// Writes one [`Batch`] in one transaction: a multi-row INSERT per table.
+async fn insert_batch(db: &mut PgConnection, b: &Batch, org: &str, now: i64) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at) \
+         SELECT id, email, name, 'x', $4::bigint, $4::bigint \
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, email, name)",
+    )
+    .bind(&b.user_ids)
+    .bind(&b.emails)
+    .bind(&b.names)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .context("inserting users")?;
+    sqlx::query(
+        "INSERT INTO notifications (id, idempotency_key, recipient_id, org_id, category, template, \
+         payload, subject_ref, delivery, due_at, status, created_at, updated_at) \
+         SELECT id, key, recipient, $5::text, 'appointments', 'appointment.booked', payload, NULL, \
+         'out_of_band', $6::bigint, 'pending', $6::bigint, $6::bigint \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+         AS n(id, key, recipient, payload)",
+    )
+    .bind(&b.note_ids)
+    .bind(&b.idempotency_keys)
+    .bind(&b.user_ids)
+    .bind(&b.payloads)
+    .bind(org)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .context("inserting notifications")?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn org_tag(run: &str) -> String {
@@ -277,24 +292,16 @@ pub async fn run(args: &NotifyArgs) -> anyhow::Result<NotifyReport> {
         Some(u) => (u.clone(), None),
         None => {
             let name = format!("hb_notify_{run_id}");
-            let mut admin = PgConn::connect(&args.pg_admin_url).await?;
-            admin.execute(&format!("CREATE DATABASE {name}")).await?;
-            admin.close().await;
-            (
-                PgUrl::parse(&args.pg_admin_url)?.with_database(&name),
-                Some(name),
-            )
+            let url = pg::with_database(&args.pg_admin_url, &name)?;
+            pg::create_database(&args.pg_admin_url, &name).await?;
+            (url, Some(name))
         }
     };
     let result = measure(args, &run_id, &dir, &url, created.is_some()).await;
     if let Some(name) = created
         && !args.keep_database
     {
-        let mut admin = PgConn::connect(&args.pg_admin_url).await?;
-        admin
-            .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-        admin.close().await;
+        pg::drop_database(&args.pg_admin_url, &name).await?;
     }
     result
 }
@@ -307,9 +314,9 @@ async fn measure(
     created: bool,
 ) -> anyhow::Result<NotifyReport> {
     let n = args.notifications;
-    eprintln!("notify: migrating {}", shown(url));
+    eprintln!("notify: migrating {}", pg::masked(url));
     migrate(&args.hub_bin, url, dir).await?;
-    let mut db = PgConn::connect(url).await?;
+    let mut db = pg::connect(url).await?;
 
     // 2. Rows.
     let now = now_ms();
@@ -319,9 +326,8 @@ async fn measure(
     let mut start = 0;
     while start < n {
         let end = (start + INSERT_BATCH).min(n);
-        let (users, notes) = insert_sql(run_id, start..end, now, &ids);
-        db.execute(&format!("BEGIN; {users}; {notes}; COMMIT"))
-            .await?;
+        let b = batch(run_id, start..end, now, &ids);
+        insert_batch(&mut db, &b, &org_tag(run_id), now).await?;
         start = end;
     }
     let insert_secs = t.elapsed().as_secs_f64();
@@ -330,7 +336,7 @@ async fn measure(
         "VACUUM ANALYZE notifications",
         "CHECKPOINT",
     ] {
-        db.execute(sql).await?;
+        sqlx::raw_sql(sql).execute(&mut db).await.context(sql)?;
     }
     eprintln!("notify: {n} users and notifications written in {insert_secs:.2} s");
 
@@ -357,7 +363,7 @@ async fn measure(
 
     // 4. The notifiers.
     let notifier = notifier_run(args, &mut db, run_id, dir, url, &ids).await?;
-    db.close().await;
+    pg::close(db).await;
 
     let best = ceiling
         .iter()
@@ -373,7 +379,7 @@ async fn measure(
             .all(|c| c.received == n as u64 && c.distinct_message_ids == n);
     Ok(NotifyReport {
         scenario: "notify-throughput",
-        database: shown(url),
+        database: pg::masked(url),
         database_created: created,
         notifications: n,
         setup: Setup {
@@ -486,14 +492,14 @@ pub fn time_at(samples: &[(f64, i64)], total: i64, fraction: f64) -> Option<f64>
 
 async fn notifier_run(
     args: &NotifyArgs,
-    db: &mut PgConn,
+    db: &mut PgConnection,
     run_id: &str,
     dir: &Path,
     url: &str,
     ids: &[(String, String)],
 ) -> anyhow::Result<NotifierRun> {
     let n = args.notifications as i64;
-    let org = lit(&org_tag(run_id));
+    let org = org_tag(run_id);
     let sink = Sink::start(
         &args.python,
         &args.sink_script,
@@ -539,20 +545,14 @@ async fn notifier_run(
     let deadline = t0 + Duration::from_secs(args.timeout_secs);
     let mut samples = Vec::new();
     let (sent, not_sent) = loop {
-        let rows = db
-            .query(&format!(
-                "SELECT count(*) FILTER (WHERE status = 'sent'), \
-                 count(*) FILTER (WHERE status IN ('failed', 'suppressed', 'cancelled')) \
-                 FROM notifications WHERE org_id = {org}"
-            ))
-            .await?;
-        let get = |i: usize| -> i64 {
-            rows.first()
-                .and_then(|r| r.get(i).cloned().flatten())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        let (sent, other) = (get(0), get(1));
+        let (sent, other): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'sent'), \
+             count(*) FILTER (WHERE status IN ('failed', 'suppressed', 'cancelled')) \
+             FROM notifications WHERE org_id = $1",
+        )
+        .bind(&org)
+        .fetch_one(&mut *db)
+        .await?;
         samples.push((t0.elapsed().as_secs_f64(), sent));
         if sent + other >= n {
             break (sent, other);
@@ -580,35 +580,34 @@ async fn notifier_run(
     let out = sink.out.clone();
     sink.stop().await;
 
-    let stats = db
-        .query(&format!(
-            "SELECT min(claimed_at), max(sent_at), count(*) FILTER (WHERE attempts > 1), \
-             coalesce(sum(recovered_lease), 0) FROM notifications WHERE org_id = {org}"
-        ))
-        .await?;
-    let cell = |i: usize| -> i64 {
-        stats
-            .first()
-            .and_then(|r| r.get(i).cloned().flatten())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let db_window = (cell(1) - cell(0)) as f64 / 1000.0;
-    let per_worker: Vec<i64> = db
-        .query(&format!(
-            "SELECT count(*) FROM notifications WHERE org_id = {org} AND status = 'sent' \
-             GROUP BY claimed_by ORDER BY 1 DESC"
-        ))
-        .await?
-        .iter()
-        .filter_map(|r| r.first().cloned().flatten()?.parse().ok())
-        .collect();
-    let attempt_rows = db
-        .scalar_i64(&format!(
-            "SELECT count(*) FROM notification_attempts a JOIN notifications n \
-             ON n.id = a.notification_id WHERE n.org_id = {org}"
-        ))
-        .await?;
+    // sum(bigint) is numeric: cast back so it decodes as i64.
+    let (first_claim, last_sent, retried_rows, recovered_leases): (
+        Option<i64>,
+        Option<i64>,
+        i64,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT min(claimed_at), max(sent_at), count(*) FILTER (WHERE attempts > 1), \
+         coalesce(sum(recovered_lease), 0)::bigint FROM notifications WHERE org_id = $1",
+    )
+    .bind(&org)
+    .fetch_one(&mut *db)
+    .await?;
+    let db_window = (last_sent.unwrap_or(0) - first_claim.unwrap_or(0)) as f64 / 1000.0;
+    let per_worker: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE org_id = $1 AND status = 'sent' \
+         GROUP BY claimed_by ORDER BY 1 DESC",
+    )
+    .bind(&org)
+    .fetch_all(&mut *db)
+    .await?;
+    let attempt_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notification_attempts a JOIN notifications n \
+         ON n.id = a.notification_id WHERE n.org_id = $1",
+    )
+    .bind(&org)
+    .fetch_one(&mut *db)
+    .await?;
 
     let received = smtp::read_received(&out)?;
     let expected: HashSet<String> = ids
@@ -635,8 +634,8 @@ async fn notifier_run(
         sent,
         not_sent,
         per_worker,
-        retried_rows: cell(2),
-        recovered_leases: cell(3),
+        retried_rows,
+        recovered_leases,
         attempt_rows,
         sink: SinkCheck {
             messages: received.messages,
@@ -668,16 +667,23 @@ mod tests {
     }
 
     #[test]
-    fn insert_sql_has_one_row_per_notification() {
+    fn batch_has_one_row_per_notification() {
         let ids: Vec<(String, String)> =
             (0..3).map(|i| (format!("u{i}"), format!("n{i}"))).collect();
-        let (users, notes) = insert_sql("r1", 1..3, 1000, &ids);
-        assert_eq!(users.matches("@bench.example.org").count(), 2);
-        assert!(users.contains("'u1'") && users.contains("'u2'") && !users.contains("'u0'"));
-        assert_eq!(notes.matches("'appointment.booked'").count(), 2);
-        assert!(notes.contains("'bench-r1-2'"));
-        assert!(notes.contains("\"starts_at\":"));
-        assert!(notes.contains("'out_of_band', 1000, 'pending', 1000, 1000)"));
+        let b = batch("r1", 1..3, 1000, &ids);
+        assert_eq!(b.user_ids, ["u1", "u2"]);
+        assert_eq!(b.note_ids, ["n1", "n2"]);
+        assert_eq!(
+            b.emails,
+            ["n1-r1@bench.example.org", "n2-r1@bench.example.org"]
+        );
+        assert_eq!(b.names, ["Bench Patient 1", "Bench Patient 2"]);
+        assert_eq!(b.idempotency_keys, ["bench-r1-1", "bench-r1-2"]);
+        assert_eq!(b.payloads.len(), 2);
+        let p: serde_json::Value = serde_json::from_str(&b.payloads[1]).unwrap();
+        assert_eq!(p["starts_at"], 1000 + 7 * 86_400_000 + 2 * 1_800_000);
+        assert_eq!(p["provider"], "Dr. Bench Provider");
+        assert_eq!(batch("r1", 0..0, 1000, &ids), Batch::default());
     }
 
     #[test]

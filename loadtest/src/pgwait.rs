@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::pg::{PgConn, Rows};
+use crate::pg;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct WaitReport {
@@ -30,10 +30,23 @@ pub struct WaitReport {
     pub lock_waits_by_statement: BTreeMap<String, f64>,
 }
 
-const QUERY: &str = "SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, ''), state, \
-     left(regexp_replace(query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity \
+const QUERY: &str = "SELECT coalesce(wait_event_type, 'CPU') AS kind, \
+     coalesce(wait_event, '') AS event, state, \
+     coalesce(left(regexp_replace(query, '\\s+', ' ', 'g'), 70), '') AS query \
+     FROM pg_stat_activity \
      WHERE datname = current_database() AND pid <> pg_backend_pid() \
      AND state IN ('active', 'idle in transaction')";
+
+/// One backend in one sample (a row of [`QUERY`]).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Backend {
+    /// `wait_event_type`, `CPU` when none.
+    pub kind: String,
+    pub event: String,
+    pub state: String,
+    /// The statement, whitespace squeezed, cut at 70 characters.
+    pub query: String,
+}
 
 /// Tallies of one or more samples.
 #[derive(Debug, Default)]
@@ -45,11 +58,15 @@ pub struct Tally {
 
 impl Tally {
     /// Adds one sample (the rows of [`QUERY`]).
-    pub fn add(&mut self, rows: &Rows) {
+    pub fn add(&mut self, rows: &[Backend]) {
         self.samples += 1;
-        for r in rows {
-            let get = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-            let (kind, event, state, query) = (get(0), get(1), get(2), get(3));
+        for Backend {
+            kind,
+            event,
+            state,
+            query,
+        } in rows
+        {
             let key = match (kind.as_str(), state.as_str()) {
                 ("CPU", _) => "CPU".to_owned(),
                 (_, "idle in transaction") => format!("{kind}:{event} (idle in transaction)"),
@@ -57,7 +74,7 @@ impl Tally {
             };
             *self.by_state.entry(key).or_default() += 1;
             if kind == "Lock" {
-                *self.lock_stmts.entry(query).or_default() += 1;
+                *self.lock_stmts.entry(query.clone()).or_default() += 1;
             }
         }
     }
@@ -102,8 +119,11 @@ pub fn watched(s: &Option<Sampler>) -> Vec<(String, u32)> {
 
 impl Sampler {
     pub async fn start(url: &str, interval: Duration) -> anyhow::Result<Self> {
-        let mut conn = PgConn::connect(url).await?;
-        let backend_pid = conn.scalar_i64("SELECT pg_backend_pid()").await? as u32;
+        let mut conn = pg::connect(url).await?;
+        let backend_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await?;
+        let backend_pid = backend_pid as u32;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tally = Tally::default();
@@ -111,11 +131,13 @@ impl Sampler {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => tally.add(&conn.query(QUERY).await?),
+                    _ = tick.tick() => {
+                        tally.add(&sqlx::query_as::<_, Backend>(QUERY).fetch_all(&mut conn).await?)
+                    }
                     _ = stopped.changed() => break,
                 }
             }
-            conn.close().await;
+            pg::close(conn).await;
             Ok(tally.report(interval.as_millis() as u64))
         });
         Ok(Self {
@@ -162,29 +184,29 @@ pub async fn maybe_finish(s: Option<Sampler>) -> Option<WaitReport> {
 mod tests {
     use super::*;
 
-    fn row(kind: &str, event: &str, state: &str, q: &str) -> Vec<Option<String>> {
-        vec![
-            Some(kind.into()),
-            Some(event.into()),
-            Some(state.into()),
-            Some(q.into()),
-        ]
+    fn row(kind: &str, event: &str, state: &str, q: &str) -> Backend {
+        Backend {
+            kind: kind.into(),
+            event: event.into(),
+            state: state.into(),
+            query: q.into(),
+        }
     }
 
     #[test]
     fn averages_backends_per_state() {
         let mut t = Tally::default();
-        t.add(&vec![
+        t.add(&[
             row("CPU", "", "active", "SELECT 1"),
             row("Lock", "transactionid", "active", "UPDATE audit_head"),
             row("Client", "ClientRead", "idle in transaction", "INSERT x"),
         ]);
-        t.add(&vec![
+        t.add(&[
             row("Lock", "transactionid", "active", "UPDATE audit_head"),
             row("IO", "WALSync", "active", "COMMIT"),
         ]);
-        t.add(&vec![]);
-        t.add(&vec![]);
+        t.add(&[]);
+        t.add(&[]);
         let r = t.report(20);
         assert_eq!(r.samples, 4);
         assert_eq!(r.avg_backends["CPU"], 0.25);

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::cli::SlotSearchArgs;
 use crate::cpu::{CpuReport, Probe, Watch};
 use crate::hub_setup::Admin;
-use crate::pg::{PgConn, lit};
+use crate::pg;
 use crate::pgwait::{self, WaitReport};
 use crate::sched_api::{self, Api, Clinic};
 use crate::sched_plan::{self, DAY_MS, Window};
@@ -338,17 +338,21 @@ pub async fn run(args: &SlotSearchArgs) -> anyhow::Result<SlotSearchReport> {
     );
     let db_appointments = match &args.database_url {
         Some(url) => {
-            let mut db = PgConn::connect(url).await?;
+            let mut db = pg::connect(url).await?;
             // Let autovacuum's statistics catch up, as they would on a live system.
-            db.execute("ANALYZE appointments").await?;
-            db.execute("ANALYZE slot_claims").await?;
-            let n = db
-                .scalar_i64(&format!(
-                    "SELECT count(*) FROM appointments WHERE provider_id = {} AND status = 'booked'",
-                    lit(&loaded)
-                ))
+            sqlx::raw_sql("ANALYZE appointments")
+                .execute(&mut db)
                 .await?;
-            db.close().await;
+            sqlx::raw_sql("ANALYZE slot_claims")
+                .execute(&mut db)
+                .await?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM appointments WHERE provider_id = $1 AND status = 'booked'",
+            )
+            .bind(&loaded)
+            .fetch_one(&mut db)
+            .await?;
+            pg::close(db).await;
             Some(n)
         }
         None => None,
