@@ -331,6 +331,33 @@ pub enum Outcome<'a> {
     Defer { until: i64 },
 }
 
+/// Ends a row that will not be sent (`failed` or `suppressed`), keeping the
+/// channel last tried unless one is given, and erasing account-mail links.
+async fn finish(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    row: &Claimed,
+    worker_id: &str,
+    status: &str,
+    channel: Option<&str>,
+    error: &str,
+    now: i64,
+) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+    sqlx::query(
+        "UPDATE notifications SET status = $3, channel = COALESCE($4, channel), \
+         last_error = $5, updated_at = $6, lease_until = NULL, \
+         payload = CASE WHEN category = 'account' THEN '{}' ELSE payload END \
+         WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
+    )
+    .bind(&row.id)
+    .bind(worker_id)
+    .bind(status)
+    .bind(channel)
+    .bind(error)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+}
+
 /// Records the outcome; false if the lease was lost (another worker owns the row).
 pub async fn record(
     pool: &AnyPool,
@@ -404,65 +431,37 @@ pub async fn record(
             .execute(&mut *tx)
             .await?
         }
+        // Both end the row without sending: only the status differs.
         Outcome::Failed { channel, error } => {
-            sqlx::query(
-                "UPDATE notifications SET status = 'failed', channel = COALESCE($3, channel), \
-                 last_error = $4, updated_at = $5, lease_until = NULL, \
-                 payload = CASE WHEN category = 'account' THEN '{}' ELSE payload END \
-                 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
-            )
-            .bind(&row.id)
-            .bind(worker_id)
-            .bind(channel)
-            .bind(error)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
+            finish(&mut tx, row, worker_id, "failed", channel, error, now).await?
         }
         Outcome::Suppressed { reason } => {
-            sqlx::query(
-                "UPDATE notifications SET status = 'suppressed', last_error = $3, updated_at = $4, \
-                 lease_until = NULL, payload = CASE WHEN category = 'account' THEN '{}' ELSE payload END \
-                 WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
-            )
-            .bind(&row.id)
-            .bind(worker_id)
-            .bind(reason)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
+            finish(&mut tx, row, worker_id, "suppressed", None, reason, now).await?
         }
-        Outcome::Defer { until } => {
-            sqlx::query(
-                "UPDATE notifications SET status = 'pending', due_at = $3, attempts = attempts - 1, \
+        Outcome::Defer { until } => sqlx::query(
+            "UPDATE notifications SET status = 'pending', due_at = $3, attempts = attempts - 1, \
                  updated_at = $4, lease_until = NULL \
                  WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
-            )
-            .bind(&row.id)
-            .bind(worker_id)
-            .bind(until)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-        }
+        )
+        .bind(&row.id)
+        .bind(worker_id)
+        .bind(until)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?,
     };
     if updated.rows_affected() == 0 {
         tx.rollback().await?;
         return Ok(false);
     }
     if let Some(channel) = attempt_channel {
-        let attempt_no: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notification_attempts WHERE notification_id = $1",
-        )
-        .bind(&row.id)
-        .fetch_one(&mut *tx)
-        .await?;
         sqlx::query(
             "INSERT INTO notification_attempts (notification_id, attempt_no, channel, outcome, \
-             provider_ref, error, at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             provider_ref, error, at) \
+             SELECT $1, COALESCE(MAX(attempt_no), 0) + 1, $2, $3, $4, $5, $6 \
+             FROM notification_attempts WHERE notification_id = $1",
         )
         .bind(&row.id)
-        .bind(attempt_no + 1)
         .bind(channel)
         .bind(attempt_outcome)
         .bind(attempt_ref)

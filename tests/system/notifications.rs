@@ -704,7 +704,7 @@ async fn away_members_hear_of_new_messages_once_unless_they_read_them() {
                 .await,
             1
         );
-        set_clock_after(&app, 600_000);
+        app.clock.advance_ms(600_000);
         let mail = providers.emails(1).await;
         assert_eq!(mail[0].rcpt_tos, vec!["b@clinic.test".to_owned()]);
         assert!(mail[0].data.contains("Subject: New messages"));
@@ -713,7 +713,7 @@ async fn away_members_hear_of_new_messages_once_unless_they_read_them() {
             "message content must not leave by email"
         );
         // Another hour: B reads the room over the socket before the notice is due.
-        set_clock_after(&app, 3_600_000);
+        app.clock.advance_ms(3_600_000);
         app.post(
             &format!("/api/v1/rooms/{room_id}/messages"),
             Some(&app.token_for(&a).await),
@@ -742,11 +742,6 @@ async fn away_members_hear_of_new_messages_once_unless_they_read_them() {
         drop(wc);
         app.stop().await;
     }
-}
-
-/// Moves the hub's clock forward by `ms`.
-fn set_clock_after(app: &TestApp, ms: i64) {
-    app.clock.advance_ms(ms);
 }
 
 #[tokio::test]

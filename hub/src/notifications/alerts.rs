@@ -40,11 +40,7 @@ pub async fn send(
     if role != Some(Role::Patient) {
         return Err(Error::NotFound("patient in this organization"));
     }
-    let org: Option<String> = sqlx::query_scalar("SELECT name FROM organizations WHERE id = $1")
-        .bind(&ctx.org_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
+    let org = orgs::by_id(&mut tx, &ctx.org_id).await?.map(|o| o.name);
     let alert_id = uuid::Uuid::now_v7().to_string();
     let payload = json!({
         "org": org.unwrap_or_default(),

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::settings;
 use crate::{
     error::Result,
-    store::{Conn, StoreError, scheduling::AppointmentRow},
+    store::{Conn, StoreError, orgs, scheduling::AppointmentRow, users},
 };
 
 const REMINDER: &str = "appointment.reminder";
@@ -138,17 +138,10 @@ async fn enqueue(conn: &mut Conn, n: NewNotification, now: i64) -> Result<()> {
 
 /// What the templates show: who, where and when. No reason, no clinical detail.
 async fn payload(conn: &mut Conn, row: &AppointmentRow) -> Result<serde_json::Value> {
-    let provider: Option<String> =
-        sqlx::query_scalar("SELECT display_name FROM users WHERE id = $1")
-            .bind(&row.provider_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::from)?;
-    let org: Option<String> = sqlx::query_scalar("SELECT name FROM organizations WHERE id = $1")
-        .bind(&row.org_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(StoreError::from)?;
+    let provider = users::by_id(conn, &row.provider_id)
+        .await?
+        .map(|u| u.display_name);
+    let org = orgs::by_id(conn, &row.org_id).await?.map(|o| o.name);
     Ok(json!({
         "appointment_id": row.id,
         "provider": provider.unwrap_or_default(),
