@@ -38,6 +38,14 @@ pub enum Error {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Refused for who the caller is in this resource (403), with its own code
+    /// (a patient trying to admit: `not_host`).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
+    /// A presented credential other than a session token (a visit link or pass) is
+    /// not valid (401), with its own code (`link_expired`, `link_revoked`, ...).
+    #[error("{message}")]
+    BadCredential { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
@@ -65,8 +73,12 @@ impl Error {
             Error::InvalidRefreshToken => "invalid_refresh_token",
             Error::RefreshTokenReused => "refresh_token_reused",
             Error::Forbidden => "forbidden",
+            Error::NotFound("visit") => "visit_not_found",
             Error::NotFound(_) => "not_found",
-            Error::Conflict { code, .. } | Error::Gone { code, .. } => code,
+            Error::Conflict { code, .. }
+            | Error::Gone { code, .. }
+            | Error::Denied { code, .. }
+            | Error::BadCredential { code, .. } => code,
             Error::Internal(_) => "internal_error",
         }
     }

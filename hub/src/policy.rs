@@ -144,6 +144,19 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("POST", "/orgs/{org_id}/alerts") => org(CARE_TEAM, false),
         ("POST", "/webhooks/twilio/status") => Public,
         ("POST", "/webhooks/twilio/inbound") => Public,
+
+        // Video visits. Per-visit access (its hosts; the patient's own account) is
+        // decided by `visits::require_host` / `Loaded::participant_of_user`: outsiders
+        // get `visit_not_found`, participants who are not hosts `not_host`.
+        ("POST", "/orgs/{org_id}/visits") => org(CARE_TEAM, false),
+        ("GET", "/visits") => Authenticated,
+        ("GET", "/visits/{visit_id}") => Authenticated,
+        ("POST", "/visits/{visit_id}/invites") => Authenticated,
+        ("POST", "/visits/{visit_id}/links") => Authenticated,
+        ("DELETE", "/visits/{visit_id}/links/{participant_id}") => Authenticated,
+        ("POST", "/visits/{visit_id}/cancel") => Authenticated,
+        // A visit link is its own credential (checked by hash, audited).
+        ("POST", "/visit-links/redeem") => Public,
         _ => return None,
     };
     Some(rule)

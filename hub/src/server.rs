@@ -100,8 +100,14 @@ impl Server {
             bus.clone(),
             clock.clone(),
         )?);
+        let visits = Arc::new(
+            crate::visits::Visits::build(&config, &secrets.token_signing_key)
+                .await
+                .context("video visits")?,
+        );
         let state = AppState::new(Inner {
             notifications,
+            visits,
             config,
             store,
             bus,
@@ -135,6 +141,7 @@ impl Server {
         let heartbeat = tokio::spawn(state.gateway.presence.clone().run_heartbeat(state.clone()));
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
         let notifier = state.notifications.spawn(notifier_stopped);
+        let visit_stats = crate::visits::spawn_stats_loop(state.clone());
         // Open sockets are not requests: tell them to move to another node (1001)
         // when shutdown begins rather than letting the drain deadline cut them.
         let gateway = state.gateway.clone();
@@ -190,6 +197,7 @@ impl Server {
             }
         }
         heartbeat.abort();
+        visit_stats.abort();
         // Let the notifier finish the hand-offs in flight before the pool closes.
         stop_notifier.send_replace(true);
         if let Some(notifier) = notifier {

@@ -21,6 +21,7 @@ pub struct Inner {
     pub metrics: Metrics,
     pub gateway: Arc<crate::gateway::Gateway>,
     pub notifications: Arc<crate::notifications::Notifications>,
+    pub visits: Arc<crate::visits::Visits>,
 }
 
 impl AppState {

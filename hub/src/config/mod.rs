@@ -6,6 +6,7 @@
 mod env;
 mod lenient;
 mod secret;
+mod visits;
 
 use std::{
     net::SocketAddr,
@@ -15,6 +16,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 pub use secret::{Secret, mask_url_password};
+pub use visits::VisitsConfig;
 
 /// Errors reading or validating configuration. Messages name the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,7 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Email, SMS and in-app notifications (`[notifier]`; see docs/notifications.md).
     pub notifier: notifier::NotifierConfig,
+    pub visits: VisitsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ impl Default for Config {
             secrets: SecretsConfig::default(),
             gateway: GatewayConfig::default(),
             notifier: notifier::NotifierConfig::default(),
+            visits: VisitsConfig::default(),
         }
     }
 }
@@ -403,6 +407,7 @@ impl Config {
             return invalid("auth.lockout.backoff_base_ms must not exceed backoff_max_ms");
         }
         self.notifier.validate().map_err(ConfigError::Invalid)?;
+        self.visits.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use super::{
     feed::{Outbound, RECEIPT, Subscriber, TYPING},
     limits::FrameCounter,
     protocol::{self, ProtocolError, Request, RequestId, close},
+    visit_session::{VisitIdentity, VisitSession},
 };
 use crate::{
     accounts::{self, Principal},
@@ -28,6 +29,7 @@ use crate::{
     rooms::{self, PublishInput, Recovery},
     state::AppState,
     store::{rooms as room_store, sessions},
+    visits::pass::PassClaims,
 };
 
 /// Most queued frames written before one flush.
@@ -61,6 +63,8 @@ struct Connection {
     rooms: HashMap<Arc<str>, Subscription>,
     /// Forwards the user's personal events once the client asks for them.
     user_events: Option<tokio::task::JoinHandle<()>>,
+    /// Video visits joined on this socket; for a visit pass, the only thing it can do.
+    visit: VisitSession,
 }
 
 /// Why the loop ended: the close frame to send, if any.
@@ -70,8 +74,13 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
     let gateway = state.gateway.clone();
     state.metrics.ws_connections.inc();
     let ending = match Box::pin(authenticate(&state, &mut socket)).await {
-        Ok((principal, expires_at, auth_id)) => {
+        Ok((principal, expires_at, auth_id, pass)) => {
+            let visit = VisitSession::new(match pass {
+                Some(claims) => VisitIdentity::Pass(claims),
+                None => VisitIdentity::Account(principal.user_id.as_str().into()),
+            });
             let mut conn = Connection {
+                visit,
                 user: principal.user_id.as_str().into(),
                 id: gateway.conn_id(),
                 gateway: gateway.clone(),
@@ -124,7 +133,7 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
 async fn authenticate(
     state: &AppState,
     socket: &mut WebSocket,
-) -> Result<(Principal, i64, RequestId), Ending> {
+) -> Result<(Principal, i64, RequestId, Option<PassClaims>), Ending> {
     let deadline = Duration::from_secs(state.config.gateway.auth_timeout_secs);
     let first = match tokio::time::timeout(deadline, socket.recv()).await {
         Err(_) => return Err(Some((close::UNAUTHENTICATED, "no auth frame in time"))),
@@ -141,16 +150,40 @@ async fn authenticate(
         Err(crate::auth::tokens::TokenError::Expired) => {
             return Err(Some((close::TOKEN_EXPIRED, "access token expired")));
         }
-        Err(_) => return Err(Some((close::UNAUTHENTICATED, "invalid access token"))),
+        Err(_) => return authenticate_pass(state, &token, id).await,
     };
     match accounts::authenticate(state, &token).await {
-        Ok(p) => Ok((p, claims.exp, id)),
+        Ok(p) => Ok((p, claims.exp, id, None)),
         Err(Error::Internal(e)) => {
             tracing::error!(error = ?e, "socket authentication failed");
             Err(Some((1011, "server error")))
         }
         Err(_) => Err(Some((close::UNAUTHENTICATED, "session is not valid"))),
     }
+}
+
+/// A visit pass instead of an access token: the socket may only take part in that
+/// visit. Its principal is a placeholder that owns nothing (no account, no session).
+async fn authenticate_pass(
+    state: &AppState,
+    token: &str,
+    id: RequestId,
+) -> Result<(Principal, i64, RequestId, Option<PassClaims>), Ending> {
+    let Some(claims) = state.visits.passes.verify(token, state.clock.now_secs()) else {
+        return Err(Some((close::UNAUTHENTICATED, "invalid access token")));
+    };
+    match crate::visits::pass_link_alive(state, &claims.link).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Some((close::SESSION_REVOKED, "visit link revoked"))),
+        Err(_) => return Err(Some((1011, "server error"))),
+    }
+    let principal = Principal {
+        user_id: format!("visit-pass:{}", claims.sub),
+        session_id: String::new(),
+        email: String::new(),
+        platform_admin: false,
+    };
+    Ok((principal, claims.exp, id, Some(claims)))
 }
 
 impl Connection {
@@ -162,10 +195,15 @@ impl Connection {
             "max_body_chars": g.max_body_chars,
             "messages_per_second": g.messages_per_second,
         });
+        let pass = self
+            .visit
+            .pass()
+            .map(|p| json!({ "visit_id": p.visit, "participant_id": p.sub }));
         let welcome = protocol::reply(
             auth_id,
             json!({
                 "protocol": protocol::PROTOCOL_VERSION,
+                "visit_pass": pass,
                 "user_id": &*self.user,
                 "connection_id": self.id.to_string(),
                 "node": self.gateway.node_id,
@@ -270,6 +308,12 @@ impl Connection {
     }
 
     async fn session_alive(&self) -> bool {
+        if let Some(pass) = self.visit.pass() {
+            // A revoked or expired link ends its passes; a database hiccup does not.
+            return crate::visits::pass_link_alive(&self.state, &pass.link)
+                .await
+                .unwrap_or(true);
+        }
         let result = async {
             let mut conn = self.state.store.conn().await?;
             Ok::<_, Error>(sessions::by_id(&mut conn, &self.principal.session_id).await?)
@@ -417,6 +461,8 @@ impl Connection {
     }
 
     async fn unsubscribe_all(&mut self) {
+        let state = self.state.clone();
+        self.visit.detach_all(&state).await;
         if let Some(task) = self.user_events.take() {
             task.abort();
         }
@@ -438,7 +484,22 @@ impl Connection {
             Err(e) => return Some(protocol::error(id, &e)),
         };
         let id = id?;
+        let visit_only = matches!(
+            request,
+            Request::Visit(_) | Request::Ping | Request::Refresh { .. } | Request::Auth { .. }
+        );
+        if self.visit.pass().is_some() && !visit_only {
+            return Some(protocol::error(
+                Some(id),
+                &ProtocolError::new("forbidden", "a visit pass only takes part in its visit"),
+            ));
+        }
         let result = match request {
+            Request::Visit(request) => {
+                let (state, queue, killer) =
+                    (self.state.clone(), self.queue(), self.killer.clone());
+                Box::pin(self.visit.handle(&state, queue, &killer, request)).await
+            }
             Request::Auth { .. } => Err(ProtocolError::new(
                 "already_authenticated",
                 "this socket is already authenticated",
@@ -480,6 +541,19 @@ impl Connection {
     async fn refresh(&mut self, token: &str) -> Result<serde_json::Value, ProtocolError> {
         let invalid =
             || ProtocolError::new("invalid_token", "the token is not valid for this socket");
+        if let Some(current) = self.visit.pass().cloned() {
+            let claims = self
+                .state
+                .visits
+                .passes
+                .verify(token, self.state.clock.now_secs())
+                .filter(|c| c.sub == current.sub && c.visit == current.visit)
+                .ok_or_else(invalid)?;
+            self.token_expires_at = claims.exp;
+            let expires = rfc3339(claims.exp * 1000);
+            self.visit.set_pass(claims);
+            return Ok(json!({ "token_expires_at": expires }));
+        }
         let claims = self
             .state
             .signer

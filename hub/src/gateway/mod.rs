@@ -11,6 +11,8 @@ mod feed;
 mod limits;
 mod presence;
 pub mod protocol;
+mod visit_protocol;
+mod visit_session;
 
 use std::{
     collections::HashMap,

@@ -102,6 +102,8 @@ pub enum Request {
     /// Start receiving this user's personal events: notices and appointment
     /// changes (`user_event` pushes).
     Notifications,
+    /// A video visit request (docs/visits.md).
+    Visit(super::visit_protocol::VisitRequest),
     Ping,
 }
 
@@ -186,6 +188,7 @@ pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) 
         | "presence" => serde_json::from_value::<RoomFields>(value)
             .map_err(shape)
             .and_then(|f| room_request(&kind, f)),
+        k if k.starts_with("visit_") => super::visit_protocol::parse(k, value).map(Request::Visit),
         _ => Err(ProtocolError::new("unknown_type", "unknown request type")),
     };
     (id, request)

@@ -42,11 +42,12 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::MfaRequired
         | Error::InvalidMfaCode
         | Error::InvalidRefreshToken
-        | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        | Error::RefreshTokenReused
+        | Error::BadCredential { .. } => StatusCode::UNAUTHORIZED,
         Error::TooManyAttempts { .. } | Error::AccountLocked { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
-        Error::Forbidden => StatusCode::FORBIDDEN,
+        Error::Forbidden | Error::Denied { .. } => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
         Error::Gone { .. } => StatusCode::GONE,

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{auth, health, me, notifications, orgs, rooms, scheduling};
+use routes::{auth, health, me, notifications, orgs, rooms, scheduling, visits};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -85,6 +85,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(notifications::org_notifications))
         .routes(routes!(notifications::send_alert))
+        .routes(routes!(visits::create_visit))
+        .routes(routes!(visits::list_visits))
+        .routes(routes!(visits::get_visit))
+        .routes(routes!(visits::invite))
+        .routes(routes!(visits::new_link))
+        .routes(routes!(visits::revoke_links))
+        .routes(routes!(visits::cancel_visit))
+        .routes(routes!(visits::redeem))
         .routes(routes!(notifications::twilio_status))
         .routes(routes!(notifications::twilio_inbound))
 }

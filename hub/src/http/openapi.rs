@@ -24,6 +24,7 @@ use utoipa::{
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "scheduling", description = "Appointment types, providers' hours, free slots and appointments"),
         (name = "rooms", description = "Case rooms, direct threads and their history; live traffic is on /ws (docs/protocol.md)"),
+        (name = "visits", description = "Video visits: create, invite, links, passes; signaling is on /ws (docs/visits.md)"),
     )
 )]
 pub struct ApiDoc;

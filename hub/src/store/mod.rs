@@ -18,6 +18,7 @@ pub mod scheduling;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
+pub mod visits;
 
 use std::time::Duration;
 

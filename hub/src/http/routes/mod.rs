@@ -8,3 +8,4 @@ pub mod notifications;
 pub mod orgs;
 pub mod rooms;
 pub mod scheduling;
+pub mod visits;

@@ -1,0 +1,566 @@
+//! One socket's part in video visits: which visits it joined, as which participant,
+//! the forwarding of each visit's events, and its media session (docs/visits.md).
+//!
+//! A socket is either an account's (the participant is the one whose `user_id` is the
+//! user) or a visit pass's (one visit, one participant; nothing else is reachable).
+//! Admission is noticed from the visit's own events: when a published snapshot shows this
+//! socket's participant admitted, the socket issues it a media grant and ICE servers
+//! itself, so it works the same on every node.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use media::control::Request as MediaRequest;
+use serde_json::{Value, json};
+use signaling::{
+    ParticipantId, VisitId,
+    visit::{Participant, ParticipantState, Role},
+};
+use tokio::sync::{broadcast::error::RecvError, mpsc};
+
+use super::{
+    Killer,
+    feed::Outbound,
+    protocol::{ProtocolError, close},
+    visit_protocol::VisitRequest,
+};
+use crate::{
+    audit::{self, AuditEvent, Outcome},
+    error::Error,
+    state::AppState,
+    visits::{self, Loaded, media::PENDING_POLL, pass::PassClaims},
+};
+
+/// How long a participant whose socket dropped stays on the visit before they are marked
+/// as having left (time to reconnect after a network drop).
+const RECONNECT_GRACE: Duration = Duration::from_secs(20);
+
+struct Attachment {
+    participant: String,
+    role: Role,
+    forward: tokio::task::JoinHandle<()>,
+    /// Polls the media worker for SFU offers and candidates while in the session.
+    poller: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.forward.abort();
+        if let Some(p) = self.poller.take() {
+            p.abort();
+        }
+    }
+}
+
+/// Who may act: an account or one visit's pass.
+#[derive(Clone)]
+pub enum VisitIdentity {
+    Account(Arc<str>),
+    Pass(PassClaims),
+}
+
+pub struct VisitSession {
+    identity: VisitIdentity,
+    attached: HashMap<String, Attachment>,
+}
+
+fn not_found() -> ProtocolError {
+    ProtocolError::new("visit_not_found", "no such visit, or you are not on it")
+}
+
+fn from_error(e: Error) -> ProtocolError {
+    match e {
+        Error::NotFound("visit") => not_found(),
+        other => other.into(),
+    }
+}
+
+impl VisitSession {
+    pub fn new(identity: VisitIdentity) -> Self {
+        Self {
+            identity,
+            attached: HashMap::new(),
+        }
+    }
+
+    /// The participant this socket is in `loaded`.
+    fn me<'a>(&self, loaded: &'a Loaded) -> Result<&'a Participant, ProtocolError> {
+        match &self.identity {
+            VisitIdentity::Pass(p) => {
+                if p.visit != loaded.row.id {
+                    return Err(not_found());
+                }
+                loaded
+                    .visit
+                    .participant(&ParticipantId::from(p.sub.as_str()))
+                    .ok_or_else(not_found)
+            }
+            VisitIdentity::Account(user) => loaded.participant_of_user(user).ok_or_else(not_found),
+        }
+    }
+
+    async fn load(&self, state: &AppState, visit: &str) -> Result<Loaded, ProtocolError> {
+        if let VisitIdentity::Pass(p) = &self.identity
+            && p.visit != visit
+        {
+            return Err(not_found());
+        }
+        visits::get(state, visit).await.map_err(from_error)
+    }
+
+    pub async fn handle(
+        &mut self,
+        state: &AppState,
+        queue: mpsc::Sender<Outbound>,
+        killer: &Arc<Killer>,
+        request: VisitRequest,
+    ) -> Result<Value, ProtocolError> {
+        let visit_id = request.visit().to_owned();
+        let loaded = self.load(state, &visit_id).await?;
+        let me = self.me(&loaded)?.clone();
+        let actor = visits::actor_of(&me);
+        let done = |l: Loaded| Ok(json!({ "visit": l.view() }));
+        match request {
+            VisitRequest::Join { .. } => self.join(state, queue, killer, loaded, me).await,
+            VisitRequest::Admit { participant, .. } => {
+                let who = ParticipantId::from(participant.as_str());
+                done(apply(state, &visit_id, |v, now| v.admit(&actor, &who, now)).await?)
+            }
+            VisitRequest::Decline { participant, .. } => {
+                let who = ParticipantId::from(participant.as_str());
+                let after = apply(state, &visit_id, |v, _| {
+                    v.decline(&actor, &who, state.clock.now_ms())
+                })
+                .await?;
+                done(after)
+            }
+            VisitRequest::Start { .. } => {
+                done(apply(state, &visit_id, |v, now| v.start(&actor, now)).await?)
+            }
+            VisitRequest::End { .. } => {
+                done(apply(state, &visit_id, |v, now| v.end(&actor, now)).await?)
+            }
+            VisitRequest::Leave { .. } => {
+                self.leave_media(state, &visit_id, &me).await;
+                self.attached.remove(&visit_id);
+                let after = match apply(state, &visit_id, |v, now| v.leave(&actor, now)).await {
+                    Ok(after) => after,
+                    // Leaving when not present (already left, only invited) changes nothing.
+                    Err(e) if e.code == "not_present" || e.code == "visit_ended" => loaded,
+                    Err(e) => return Err(e),
+                };
+                done(after)
+            }
+            VisitRequest::Offer { grant, sdp, .. } => {
+                self.offer(state, queue, killer, &loaded, &me, &grant, sdp)
+                    .await
+            }
+            VisitRequest::Answer { sdp, .. } => {
+                self.in_session(&visit_id)?;
+                state
+                    .visits
+                    .media
+                    .call(
+                        &visit_id,
+                        MediaRequest::Answer {
+                            room: visit_id.clone(),
+                            participant: me.id.as_str().to_owned(),
+                            answer: sdp,
+                        },
+                    )
+                    .await
+                    .map_err(|f| from_error(f.into()))?;
+                Ok(json!({}))
+            }
+            VisitRequest::Candidate { candidate, .. } => {
+                self.in_session(&visit_id)?;
+                let candidate = serde_json::from_value(candidate).map_err(|e| {
+                    ProtocolError::new("invalid_candidate", format!("candidate: {e}"))
+                })?;
+                state
+                    .visits
+                    .media
+                    .call(
+                        &visit_id,
+                        MediaRequest::Candidate {
+                            room: visit_id.clone(),
+                            participant: me.id.as_str().to_owned(),
+                            candidate,
+                        },
+                    )
+                    .await
+                    .map_err(|f| from_error(f.into()))?;
+                Ok(json!({}))
+            }
+            VisitRequest::Media {
+                audio,
+                video,
+                screen,
+                ..
+            } => {
+                self.in_session(&visit_id)?;
+                let _ = state
+                    .bus
+                    .publish(crate::bus::Event {
+                        topic: visits::topic(&visit_id),
+                        kind: visits::MEDIA_STATE.to_owned(),
+                        payload: json!({ "visit": visit_id, "participant": me.id.as_str(),
+                                         "audio": audio, "video": video, "screen": screen }),
+                    })
+                    .await;
+                Ok(json!({}))
+            }
+        }
+    }
+
+    fn in_session(&self, visit: &str) -> Result<(), ProtocolError> {
+        match self.attached.get(visit) {
+            Some(a) if a.poller.is_some() => Ok(()),
+            Some(_) => Err(ProtocolError::new(
+                "not_in_session",
+                "send visit_offer first",
+            )),
+            None => Err(ProtocolError::new("not_joined", "send visit_join first")),
+        }
+    }
+
+    async fn join(
+        &mut self,
+        state: &AppState,
+        queue: mpsc::Sender<Outbound>,
+        killer: &Arc<Killer>,
+        loaded: Loaded,
+        me: Participant,
+    ) -> Result<Value, ProtocolError> {
+        let visit_id = loaded.row.id.clone();
+        let actor = visits::actor_of(&me);
+        let policy = state.visits.policy;
+        // A host only watches a visit that is not live yet (the console's queue); everyone
+        // else enters the waiting room, or rejoins the live session.
+        let after =
+            if me.role == Role::Host && loaded.visit.state != signaling::visit::VisitState::Live {
+                loaded
+            } else {
+                apply(state, &visit_id, |v, now| v.join(&actor, &policy, now)).await?
+            };
+        let me_now = after
+            .visit
+            .participant(&me.id)
+            .cloned()
+            .ok_or_else(not_found)?;
+        if !self.attached.contains_key(&visit_id) {
+            let forward = forward(state, queue.clone(), killer.clone(), &visit_id, &me_now).await?;
+            self.attached.insert(
+                visit_id.clone(),
+                Attachment {
+                    participant: me.id.as_str().to_owned(),
+                    role: me.role,
+                    forward,
+                    poller: None,
+                },
+            );
+            state.visits.attach(&visit_id, me.id.as_str());
+        }
+        if me_now.state == ParticipantState::Admitted {
+            // Rejoining (a reload, a reconnect): the grant comes at once.
+            let _ = queue.try_send(admitted_push(state, &visit_id, &me_now));
+        }
+        audit_join(state, &after, &me_now).await;
+        Ok(json!({
+            "visit": after.view(),
+            "participant": { "id": me_now.id.as_str(), "role": me_now.role.as_str(), "state": me_now.state.as_str() },
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn offer(
+        &mut self,
+        state: &AppState,
+        queue: mpsc::Sender<Outbound>,
+        killer: &Arc<Killer>,
+        loaded: &Loaded,
+        me: &Participant,
+        grant: &str,
+        sdp: String,
+    ) -> Result<Value, ProtocolError> {
+        let visit_id = loaded.row.id.clone();
+        if !self.attached.contains_key(&visit_id) {
+            return Err(ProtocolError::new("not_joined", "send visit_join first"));
+        }
+        let now = state.clock.now_ms();
+        let claims = state
+            .visits
+            .grants
+            .verify(grant, &VisitId::from(visit_id.as_str()), now)
+            .map_err(|e| ProtocolError::new("grant_invalid", e.to_string()))?;
+        if claims.participant_id != me.id {
+            return Err(ProtocolError::new(
+                "grant_invalid",
+                "the grant is for another participant",
+            ));
+        }
+        loaded
+            .visit
+            .check_media_access(&me.id)
+            .map_err(|e| ProtocolError::new(e.code(), e.to_string()))?;
+        // A fresh offer replaces any earlier connection (a reconnect after a drop).
+        self.leave_media(state, &visit_id, me).await;
+        let reply = state
+            .visits
+            .media
+            .call(
+                &visit_id,
+                MediaRequest::Join {
+                    room: visit_id.clone(),
+                    participant: me.id.as_str().to_owned(),
+                    offer: sdp,
+                },
+            )
+            .await
+            .map_err(|f| from_error(f.into()))?;
+        let poller = poll_pending(
+            state.clone(),
+            queue,
+            killer.clone(),
+            visit_id.clone(),
+            me.id.as_str().to_owned(),
+        );
+        if let Some(a) = self.attached.get_mut(&visit_id) {
+            if let Some(old) = a.poller.replace(poller) {
+                old.abort();
+            }
+        }
+        Ok(json!({ "sdp": reply["answer"] }))
+    }
+
+    async fn leave_media(&mut self, state: &AppState, visit_id: &str, me: &Participant) {
+        let Some(a) = self.attached.get_mut(visit_id) else {
+            return;
+        };
+        if let Some(p) = a.poller.take() {
+            p.abort();
+            let _ = state
+                .visits
+                .media
+                .call(
+                    visit_id,
+                    MediaRequest::Leave {
+                        room: visit_id.to_owned(),
+                        participant: me.id.as_str().to_owned(),
+                    },
+                )
+                .await;
+        }
+    }
+
+    /// The socket is closing: leave each media session now, and the visit itself unless
+    /// the participant comes back within [`RECONNECT_GRACE`].
+    pub async fn detach_all(&mut self, state: &AppState) {
+        for (visit_id, a) in self.attached.drain() {
+            if a.poller.is_some() {
+                let _ = state
+                    .visits
+                    .media
+                    .call(
+                        &visit_id,
+                        MediaRequest::Leave {
+                            room: visit_id.clone(),
+                            participant: a.participant.clone(),
+                        },
+                    )
+                    .await;
+            }
+            if state.visits.detach(&visit_id, &a.participant) {
+                let (state, participant, role) = (state.clone(), a.participant.clone(), a.role);
+                tokio::spawn(async move {
+                    tokio::time::sleep(RECONNECT_GRACE).await;
+                    if state.visits.is_attached(&visit_id, &participant) {
+                        return;
+                    }
+                    let actor = signaling::visit::Actor::participant(
+                        ParticipantId::from(participant.as_str()),
+                        role,
+                    );
+                    let _ = visits::apply(&state, &visit_id, |v, now| v.leave(&actor, now)).await;
+                });
+            }
+        }
+    }
+
+    /// For pass sockets: the pass's claims.
+    pub fn pass(&self) -> Option<&PassClaims> {
+        match &self.identity {
+            VisitIdentity::Pass(p) => Some(p),
+            VisitIdentity::Account(_) => None,
+        }
+    }
+
+    pub fn set_pass(&mut self, claims: PassClaims) {
+        self.identity = VisitIdentity::Pass(claims);
+    }
+}
+
+async fn apply<F>(state: &AppState, visit_id: &str, command: F) -> Result<Loaded, ProtocolError>
+where
+    F: Fn(
+        &signaling::visit::Visit,
+        i64,
+    ) -> Result<signaling::visit::Transition, signaling::visit::VisitError>,
+{
+    visits::apply(state, visit_id, command)
+        .await
+        .map_err(from_error)
+}
+
+async fn audit_join(state: &AppState, loaded: &Loaded, me: &Participant) {
+    let event = AuditEvent::new("visit.join", Outcome::Success)
+        .actor(me.user_id.as_deref(), None)
+        .org(&loaded.row.org_id)
+        .target("visit", &loaded.row.id)
+        .details(
+            json!({ "participant_id": me.id.as_str(), "role": me.role.as_str(),
+                         "patient_id": loaded.patient_user() }),
+        );
+    let result = async {
+        let tx = state.store.begin_write().await?;
+        audit::commit_with(tx, &event, state.clock.now_ms()).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "audit of visit.join failed");
+    }
+}
+
+/// `visit_admitted`: a fresh media grant and the ICE servers for this participant.
+fn admitted_push(state: &AppState, visit_id: &str, me: &Participant) -> Outbound {
+    let now = state.clock.now_ms();
+    let grant = state
+        .visits
+        .grants
+        .issue(&VisitId::from(visit_id), &me.id, me.role, now)
+        .map(|g| g.token)
+        .unwrap_or_default();
+    let ice = state.visits.ice.ice_servers(&me.id, now);
+    Outbound::Push(
+        json!({ "type": "visit_admitted", "visit": visit_id, "grant": grant,
+                "ice_servers": ice.ice_servers })
+        .to_string()
+        .into(),
+    )
+}
+
+/// Forwards the visit's bus events to the socket: state changes to everyone on it, media
+/// state to the others, quality figures to hosts; and notices this participant's admission.
+async fn forward(
+    state: &AppState,
+    queue: mpsc::Sender<Outbound>,
+    killer: Arc<Killer>,
+    visit_id: &str,
+    me: &Participant,
+) -> Result<tokio::task::JoinHandle<()>, ProtocolError> {
+    let mut events = state
+        .bus
+        .subscribe(&visits::topic(visit_id))
+        .await
+        .map_err(|_| ProtocolError::new("unavailable", "visit events are unavailable; retry"))?;
+    let (state, visit_id, me) = (state.clone(), visit_id.to_owned(), me.clone());
+    Ok(tokio::spawn(async move {
+        let mut admitted = me.state == ParticipantState::Admitted;
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            };
+            let mut frames = Vec::new();
+            match event.kind.as_str() {
+                visits::STATS => {
+                    if me.role == Role::Host {
+                        frames.push(json!({ "type": "visit_stats", "visit": visit_id,
+                                            "participants": event.payload["participants"] }));
+                    }
+                }
+                visits::MEDIA_STATE => {
+                    if event.payload["participant"].as_str() != Some(me.id.as_str()) {
+                        let mut p = event.payload.clone();
+                        p["type"] = json!("visit_media");
+                        frames.push(p);
+                    }
+                }
+                _ => {
+                    frames.push(json!({ "type": "visit_event", "visit": visit_id,
+                                        "event": event.payload["event"], "state": event.payload["state"] }));
+                    let mine = event.payload["state"]["participants"]
+                        .as_array()
+                        .and_then(|ps| ps.iter().find(|p| p["id"].as_str() == Some(me.id.as_str())))
+                        .and_then(|p| p["state"].as_str())
+                        .map(str::to_owned);
+                    let now_admitted = mine.as_deref() == Some("admitted");
+                    if now_admitted && !admitted {
+                        let me_admitted = Participant {
+                            state: ParticipantState::Admitted,
+                            ..me.clone()
+                        };
+                        if let Outbound::Push(f) = admitted_push(&state, &visit_id, &me_admitted) {
+                            frames.push(serde_json::from_str(&f).unwrap_or_default());
+                        }
+                    }
+                    admitted = now_admitted;
+                }
+            }
+            for frame in frames {
+                match queue.try_send(Outbound::Push(frame.to_string().into())) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        killer.kill(close::SLOW_CONSUMER);
+                        return;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+        }
+    }))
+}
+
+/// Delivers the SFU's offers and ICE candidates for one participant as `visit_signal`.
+fn poll_pending(
+    state: AppState,
+    queue: mpsc::Sender<Outbound>,
+    killer: Arc<Killer>,
+    visit_id: String,
+    participant: String,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PENDING_POLL).await;
+            let request = MediaRequest::Pending {
+                room: visit_id.clone(),
+                participant: participant.clone(),
+            };
+            let reply = match state.visits.media.call(&visit_id, request).await {
+                Ok(r) => r,
+                Err(f) if f.code == "unknown_participant" || f.code == "unknown_room" => return,
+                Err(_) => continue,
+            };
+            let mut frames = Vec::new();
+            if let Some(offer) = reply["offer"].as_str() {
+                frames.push(json!({ "type": "visit_signal", "visit": visit_id, "offer": offer }));
+            }
+            if let Some(candidates) = reply["candidates"].as_array() {
+                for c in candidates {
+                    frames
+                        .push(json!({ "type": "visit_signal", "visit": visit_id, "candidate": c }));
+                }
+            }
+            for frame in frames {
+                match queue.try_send(Outbound::Push(frame.to_string().into())) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        killer.kill(close::SLOW_CONSUMER);
+                        return;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+        }
+    })
+}
