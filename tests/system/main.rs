@@ -17,3 +17,4 @@ mod orgs;
 mod scheduling;
 mod support;
 mod tls;
+mod visits;

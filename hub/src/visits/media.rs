@@ -83,8 +83,9 @@ impl Drop for InProcess {
     }
 }
 
+/// Fields drop in order: sockets and the in-process worker before the context, whose
+/// termination waits for every socket to close.
 pub struct MediaPool {
-    ctx: zmq::Context,
     workers: Vec<Arc<Worker>>,
     timeout_ms: i32,
     placements: Mutex<HashMap<String, Arc<Worker>>>,
@@ -92,6 +93,7 @@ pub struct MediaPool {
     /// connection: nothing to repair after Redis restarts.
     redis: Option<redis::Client>,
     _in_process: Option<InProcess>,
+    ctx: zmq::Context,
 }
 
 impl MediaPool {
