@@ -332,7 +332,8 @@ pub enum Outcome<'a> {
 }
 
 /// Ends a row that will not be sent (`failed` or `suppressed`), keeping the
-/// channel last tried unless one is given, and erasing account-mail links.
+/// channel last tried unless one is given, and erasing account-mail and visit links
+/// (credentials: once handed over or given up, the outbox need not keep them).
 async fn finish(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     row: &Claimed,
@@ -345,7 +346,7 @@ async fn finish(
     sqlx::query(
         "UPDATE notifications SET status = $3, channel = COALESCE($4, channel), \
          last_error = $5, updated_at = $6, lease_until = NULL, \
-         payload = CASE WHEN category = 'account' THEN '{}' ELSE payload END \
+         payload = CASE WHEN category = 'account' OR template = 'visit.link' THEN '{}' ELSE payload END \
          WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
     )
     .bind(&row.id)
@@ -385,7 +386,7 @@ pub async fn record(
             sqlx::query(
                 "UPDATE notifications SET status = 'sent', channel = $3, provider_ref = $4, \
                  sent_at = $5, updated_at = $5, lease_until = NULL, last_error = NULL, \
-                 payload = CASE WHEN category = 'account' THEN '{}' ELSE payload END \
+                 payload = CASE WHEN category = 'account' OR template = 'visit.link' THEN '{}' ELSE payload END \
                  WHERE id = $1 AND claimed_by = $2 AND status = 'sending'",
             )
             .bind(&row.id)

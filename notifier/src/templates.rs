@@ -23,7 +23,7 @@ pub struct Rendered {
 pub const LOCALES: [&str; 3] = ["en", "es", "pt"];
 
 /// Names of every template, for validation and docs.
-pub const TEMPLATES: [&str; 8] = [
+pub const TEMPLATES: [&str; 9] = [
     "appointment.booked",
     "appointment.rescheduled",
     "appointment.cancelled",
@@ -32,6 +32,7 @@ pub const TEMPLATES: [&str; 8] = [
     "account.verify_email",
     "account.password_reset",
     "critical.alert",
+    "visit.link",
 ];
 
 struct Text {
@@ -97,6 +98,18 @@ fn text(template: &str, locale: &str) -> Option<Text> {
         ("message.unread", "pt") => t(
             "Mensagens novas",
             "Tem mensagens novas da sua equipa em {org}. Entre para as ler: {link}",
+        ),
+        ("visit.link", "es") => t(
+            "Su visita por video",
+            "Hola {name}: su visita por video con {provider} en {org} es el {when}. Entre desde este enlace en su navegador, sin instalar nada: {link}",
+        ),
+        ("visit.link", "pt") => t(
+            "A sua consulta por vídeo",
+            "Olá {name}: a sua consulta por vídeo com {provider} em {org} é a {when}. Entre por este link no navegador, sem instalar nada: {link}",
+        ),
+        ("visit.link", _) => t(
+            "Your video visit",
+            "Hello {name}, your video visit with {provider} at {org} is on {when}. Join from this link in your browser, nothing to install: {link}",
         ),
         ("message.unread", _) => t(
             "New messages",

@@ -270,6 +270,24 @@ async fn cancel_and_reschedule_keep_history_and_never_double_book() {
         )
         .await
         .expect_error(403, "forbidden");
+        // Video appointments: each booking (3, plus the reschedule's new one) got a
+        // visit and the patient's link notice; the moved and the cancelled one's
+        // visits are cancelled; the failed reschedule created nothing.
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM visits WHERE appointment_id IS NOT NULL")
+                .await,
+            4
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM visits WHERE state = 'cancelled'")
+                .await,
+            2
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM notifications WHERE template = 'visit.link'")
+                .await,
+            4
+        );
         // Every change is audited, once.
         assert_eq!(app.audited("appointment.book").await, 3, "appointment.book");
         assert_eq!(

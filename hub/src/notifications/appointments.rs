@@ -137,6 +137,31 @@ async fn enqueue(conn: &mut Conn, n: NewNotification, now: i64) -> Result<()> {
 }
 
 /// What the templates show: who, where and when. No reason, no clinical detail.
+/// Queues the patient's link to a video appointment's visit (by their chosen channel).
+/// The link is a credential: the outbox erases it once the notice is handed over, and it
+/// is never shown in-app (in-app lists are kept).
+pub async fn visit_link(conn: &mut Conn, row: &AppointmentRow, link: &str, now: i64) -> Result<()> {
+    let mut payload = payload(conn, row).await?;
+    payload["link"] = json!(link);
+    enqueue(
+        conn,
+        NewNotification {
+            idempotency_key: format!("visit.link:{}", row.id),
+            recipient_id: row.patient_id.clone(),
+            org_id: Some(row.org_id.clone()),
+            category: Category::Appointments,
+            template: "visit.link".to_owned(),
+            payload,
+            subject_ref: Some(row.id.clone()),
+            delivery: Delivery::OutOfBand,
+            due_at: now,
+            expires_at: Some(row.ends_at),
+        },
+        now,
+    )
+    .await
+}
+
 async fn payload(conn: &mut Conn, row: &AppointmentRow) -> Result<serde_json::Value> {
     let provider = users::by_id(conn, &row.provider_id)
         .await?

@@ -216,6 +216,9 @@ pub async fn book(
         .await
         .map_err(slot_taken)?;
     notices::on_change(&mut tx, Change::Booked, &row, None, offsets(state), now).await?;
+    if kind.mode == "video" {
+        crate::visits::for_appointment(state, &mut tx, &row).await?;
+    }
     commit(state, tx, "appointment.book", caller, meta, &row, now).await?;
     Ok(view(row))
 }
@@ -265,6 +268,7 @@ pub async fn cancel(
     row.cancel_reason = Some(reason);
     notices::on_change(&mut tx, Change::Cancelled, &row, None, offsets(state), now).await?;
     commit(state, tx, "appointment.cancel", caller, meta, &row, now).await?;
+    crate::visits::cancel_for_appointment(state, &row.id).await;
     Ok(view(row))
 }
 
@@ -310,7 +314,14 @@ pub async fn reschedule(
         now,
     )
     .await?;
+    let video = crate::visits::has_visit(&mut tx, &old.id).await?;
+    if video {
+        crate::visits::for_appointment(state, &mut tx, &row).await?;
+    }
     commit(state, tx, "appointment.reschedule", caller, meta, &row, now).await?;
+    if video {
+        crate::visits::cancel_for_appointment(state, &old.id).await;
+    }
     Ok(view(row))
 }
 

@@ -223,6 +223,62 @@ pub(crate) async fn insert_visit(
     ))
 }
 
+/// A booked video appointment gets its visit (hosted by the provider) and the patient's
+/// link, sent as a `visit.link` notice, all in the booking's transaction.
+pub async fn for_appointment(
+    state: &AppState,
+    conn: &mut Conn,
+    row: &crate::store::scheduling::AppointmentRow,
+) -> Result<()> {
+    let provider = crate::store::users::by_id(conn, &row.provider_id)
+        .await?
+        .ok_or(Error::NotFound("provider"))?;
+    let patient = crate::store::users::by_id(conn, &row.patient_id)
+        .await?
+        .ok_or(Error::NotFound("patient"))?;
+    let people = People {
+        host_user: provider.id,
+        host_name: provider.display_name,
+        patient_user: Some(patient.id),
+        patient_name: patient.display_name,
+    };
+    let (_, link, _) = insert_visit(
+        state,
+        conn,
+        &row.org_id,
+        Some(&row.id),
+        row.starts_at,
+        &people,
+        None,
+    )
+    .await?;
+    crate::notifications::appointments::visit_link(conn, row, &link.url, state.clock.now_ms())
+        .await?;
+    Ok(())
+}
+
+/// Whether an appointment has a visit (a video appointment).
+pub async fn has_visit(conn: &mut Conn, appointment_id: &str) -> Result<bool> {
+    Ok(store::by_appointment(conn, appointment_id).await?.is_some())
+}
+
+/// The appointment was cancelled (or moved): its visit is cancelled too. After the
+/// appointment's commit, so a visit that went live meanwhile only logs a warning.
+pub async fn cancel_for_appointment(state: &AppState, appointment_id: &str) {
+    let visit = async {
+        let mut conn = state.store.conn().await?;
+        Ok::<_, Error>(store::by_appointment(&mut conn, appointment_id).await?)
+    }
+    .await;
+    let Ok(Some(visit)) = visit else {
+        return;
+    };
+    let result = apply(state, &visit.id, |v, now| v.cancel(&Actor::System, now)).await;
+    if let Err(e) = result {
+        tracing::warn!(visit = %visit.id, error = %e, "visit of a cancelled appointment not cancelled");
+    }
+}
+
 /// A host adds a guest and gets the guest's link.
 pub async fn invite(
     state: &AppState,

@@ -24,7 +24,10 @@ use signaling::{
     visit::{Actor, Role, Transition, Visit, VisitError, VisitPolicy},
 };
 
-pub use create::{CreateVisitInput, CreatedVisit, InviteInput, Invited, create, invite};
+pub use create::{
+    CreateVisitInput, CreatedVisit, InviteInput, Invited, cancel_for_appointment, create,
+    for_appointment, has_visit, invite,
+};
 pub use links::{
     LinkView, RedeemInput, Redeemed, issue_link, link_for_participant, pass_link_alive, redeem,
     revoke,
