@@ -15,13 +15,13 @@ use serde_json::{Value, json};
 
 use crate::support::process::{HubProcess, hub_command};
 
-const ADMIN_EMAIL: &str = "root@example.org";
-const ADMIN_PASSWORD: &str = "bootstrap passphrase 2026";
-const PASSWORD: &str = "correct horse battery staple 42";
+pub(crate) const ADMIN_EMAIL: &str = "root@example.org";
+pub(crate) const ADMIN_PASSWORD: &str = "bootstrap passphrase 2026";
+pub(crate) const PASSWORD: &str = "correct horse battery staple 42";
 /// The whole browser run; chat.mjs has its own, shorter limit.
 const BROWSER_LIMIT: Duration = Duration::from_secs(240);
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
@@ -29,7 +29,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Skips (returns false) or, when services are required, fails.
-fn unavailable(what: &str) -> bool {
+pub(crate) fn unavailable(what: &str) -> bool {
     if std::env::var("HUB_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
         panic!("HUB_TEST_REQUIRE_SERVICES=1 but {what}");
     }
@@ -37,7 +37,7 @@ fn unavailable(what: &str) -> bool {
     false
 }
 
-fn runs(program: &str, arg: &str) -> bool {
+pub(crate) fn runs(program: &str, arg: &str) -> bool {
     Command::new(program)
         .arg(arg)
         .stdout(Stdio::null())
@@ -46,14 +46,14 @@ fn runs(program: &str, arg: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn chromium_path() -> PathBuf {
+pub(crate) fn chromium_path() -> PathBuf {
     std::env::var_os("CHROMIUM_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
 }
 
 /// Node.js, npm and Chromium are all there (or the test should not run).
-fn tools_present() -> bool {
+pub(crate) fn tools_present() -> bool {
     if !runs("node", "--version") {
         return unavailable("node is not installed (apt-get install nodejs npm)");
     }
@@ -70,7 +70,7 @@ fn tools_present() -> bool {
 }
 
 /// `npm ci` in tests/browser when its node_modules is missing.
-fn install_playwright(dir: &Path) {
+pub(crate) fn install_playwright(dir: &Path) {
     if dir
         .join("node_modules/playwright-core/package.json")
         .is_file()
@@ -91,7 +91,7 @@ fn install_playwright(dir: &Path) {
     );
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     base: &str,
     path: &str,
@@ -110,7 +110,12 @@ async fn call(
     body
 }
 
-async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+pub(crate) async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> String {
     let pair = call(
         client,
         base,
@@ -123,7 +128,7 @@ async fn login(client: &reqwest::Client, base: &str, email: &str, password: &str
     pair["access_token"].as_str().expect("token").to_owned()
 }
 
-fn bootstrap_admin(data_dir: &Path) {
+pub(crate) fn bootstrap_admin(data_dir: &Path) {
     let mut create = hub_command()
         .args([
             "user",

@@ -18,3 +18,4 @@ mod scheduling;
 mod support;
 mod tls;
 mod visits;
+mod visits_browser;

@@ -121,6 +121,15 @@ export async function login(email, password, code) {
 }
 
 /**
+ * Exchanges a visit link's token (from the `#t=` fragment) for a visit pass:
+ * `{pass, expires_at, visit_id, participant_id, role, display_name,
+ * scheduled_at}` (docs/visits.md). No account is needed.
+ */
+export function redeemVisitLink(token) {
+  return rawFetch('/api/v1/visit-links/redeem', { method: 'POST', body: { token } });
+}
+
+/**
  * A signed-in session: authorized REST calls, proactive token refresh (one at
  * a time), and listeners told about every new access token (the live socket
  * forwards it with a `refresh` frame).
@@ -260,6 +269,34 @@ export class Session extends EventTarget {
 
   room(roomId) {
     return this.get(`/api/v1/rooms/${encodeURIComponent(roomId)}`);
+  }
+
+  // ---- video visits (docs/visits.md) ----
+
+  /** Visits I host or attend, 12 h back to 24 h ahead (or `from`/`to`, RFC 3339). */
+  visits({ from, to } = {}) {
+    const q = new URLSearchParams();
+    if (from) q.set('from', from);
+    if (to) q.set('to', to);
+    const query = q.toString();
+    return this.get(`/api/v1/visits${query ? `?${query}` : ''}`);
+  }
+
+  visit(visitId) {
+    return this.get(`/api/v1/visits/${encodeURIComponent(visitId)}`);
+  }
+
+  /** Invites a guest (an interpreter, a family member): `{participant_id, link: {url, expires_at}}`. */
+  inviteToVisit(visitId, displayName) {
+    return this.post(`/api/v1/visits/${encodeURIComponent(visitId)}/invites`, {
+      display_name: displayName,
+      role: 'guest',
+    });
+  }
+
+  /** A new link for a participant (earlier ones are revoked): `{url, expires_at}`. */
+  newVisitLink(visitId, participantId) {
+    return this.post(`/api/v1/visits/${encodeURIComponent(visitId)}/links`, { participant_id: participantId });
   }
 
   /** History, newest first; `before` is an offset (exclusive). */

@@ -22,6 +22,13 @@
 //             (the user was removed from the room); the room is forgotten
 //   authfailed {code}                          4001/4003: log in again
 //   protocolerror {error}                      an error frame with id null
+//   visit     a `visit_*` push (docs/visits.md), the whole frame: visit_event,
+//             visit_admitted, visit_signal, visit_media, visit_stats
+//
+// The token from `getToken` may be an account's access token or a visit pass
+// (POST /api/v1/visit-links/redeem): the auth reply then carries `visit_id`,
+// `participant_id` and `role`, and the socket may send only `visit_*`
+// requests (`request('visit_join', {visit})`), `refresh` and `ping`.
 
 export const PROTOCOL = 'healthbridge.v1';
 
@@ -29,10 +36,12 @@ const AUTH_FAILED = new Set([4001, 4003]);
 const CLIENT_ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export class LiveError extends Error {
-  constructor(code, message) {
+  constructor(code, message, details) {
     super(message || code);
     this.name = 'LiveError';
     this.code = code;
+    /** The whole `error` object of the frame (extra fields such as `allowed_at`). */
+    this.details = details ?? null;
   }
 }
 
@@ -424,7 +433,12 @@ export class LiveClient extends EventTarget {
       this.inflight.delete(frame.id);
       clearTimeout(req.timer);
       if (frame.type === 'reply') req.resolve(frame.result ?? {});
-      else req.reject(new LiveError(frame.error?.code ?? 'error', frame.error?.message));
+      else req.reject(new LiveError(frame.error?.code ?? 'error', frame.error?.message, frame.error));
+      return;
+    }
+    if (typeof frame.type === 'string' && frame.type.startsWith('visit_')) {
+      // Video visit pushes (docs/visits.md): the visit page's session handles them.
+      this.#emit('visit', frame);
       return;
     }
     if (frame.type === 'user_event') {

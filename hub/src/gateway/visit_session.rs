@@ -324,10 +324,10 @@ impl VisitSession {
             visit_id.clone(),
             me.id.as_str().to_owned(),
         );
-        if let Some(a) = self.attached.get_mut(&visit_id) {
-            if let Some(old) = a.poller.replace(poller) {
-                old.abort();
-            }
+        if let Some(a) = self.attached.get_mut(&visit_id)
+            && let Some(old) = a.poller.replace(poller)
+        {
+            old.abort();
         }
         Ok(json!({ "sdp": reply["answer"] }))
     }

@@ -1,7 +1,8 @@
 //! The clinician console: the files of the workspace's `web/` folder, embedded
 //! in the binary so the hub serves them from any working directory.
 //!
-//! `/` is the sign-in page; everything else is under `/web/`. Only the files in
+//! `/` is the sign-in page, `/account` and `/visit` are where account mail and
+//! visit invitations link to; everything else is under `/web/`. Only the files in
 //! [`ASSETS`] exist: the lookup is an exact match on the table, so no path can
 //! reach the file system. Responses carry a Content-Security-Policy that allows
 //! exactly what the pages use (same-origin scripts, styles, images, `fetch` and
@@ -27,8 +28,25 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
-/// The pages use no device APIs (yet).
+/// Most pages use no device APIs.
 const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), usb=()";
+
+/// The two video visit pages (the patient's `visit.html` and the clinician's
+/// `visits.html`) use the camera, the microphone and screen sharing, from this
+/// origin only (no frame may; `frame-ancestors 'none'` forbids framing anyway).
+const VISIT_PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self), \
+     display-capture=(self), geolocation=(), payment=(), usb=()";
+
+/// The pages that may ask for camera and microphone.
+const VISIT_PAGES: &[&str] = &["visit.html", "visits.html"];
+
+fn permissions_policy(path: &str) -> &'static str {
+    if VISIT_PAGES.contains(&path) {
+        VISIT_PERMISSIONS_POLICY
+    } else {
+        PERMISSIONS_POLICY
+    }
+}
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -57,14 +75,21 @@ pub static ASSETS: &[Asset] = &[
     asset!("index.html", HTML),
     asset!("app.html", HTML),
     asset!("account.html", HTML),
+    asset!("visit.html", HTML),
+    asset!("visits.html", HTML),
     asset!("favicon.svg", SVG),
     asset!("css/app.css", CSS),
     asset!("js/api.js", JS),
     asset!("js/account.js", JS),
     asset!("js/app.js", JS),
+    asset!("js/devices.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/live.js", JS),
     asset!("js/login.js", JS),
+    asset!("js/visit-call.js", JS),
+    asset!("js/visit-media.js", JS),
+    asset!("js/visit.js", JS),
+    asset!("js/visits.js", JS),
 ];
 
 /// Strong validators, one per asset (same order as `ASSETS`).
@@ -89,6 +114,8 @@ fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/", get(index))
         // Links in account mail (email verification, password reset).
         .route("/account", get(account))
+        // Visit links (`/visit#t=<token>`, docs/visits.md).
+        .route("/visit", get(visit))
         .route("/web/{*path}", get(file))
 }
 
@@ -98,6 +125,10 @@ async fn index(headers: HeaderMap) -> Response {
 
 async fn account(headers: HeaderMap) -> Response {
     serve("account.html", &headers)
+}
+
+async fn visit(headers: HeaderMap) -> Response {
+    serve("visit.html", &headers)
 }
 
 async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
@@ -142,7 +173,7 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     );
     headers.insert(
         HeaderName::from_static("permissions-policy"),
-        HeaderValue::from_static(PERMISSIONS_POLICY),
+        HeaderValue::from_static(permissions_policy(asset.path)),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -254,6 +285,27 @@ mod tests {
                 "base-uri 'none'",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn only_the_visit_pages_may_use_camera_and_microphone() {
+        let (status, headers, body) = get("/visit", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            headers["permissions-policy"],
+            "camera=(self), microphone=(self), display-capture=(self), geolocation=(), \
+             payment=(), usb=()"
+        );
+        assert!(String::from_utf8(body).unwrap().contains("id=\"check\""));
+        let (_, headers, _) = get("/web/visits.html", None).await;
+        assert_eq!(headers["permissions-policy"], VISIT_PERMISSIONS_POLICY);
+        for path in ["/", "/account", "/web/app.html", "/web/js/visit.js"] {
+            let (_, headers, _) = get(path, None).await;
+            assert_eq!(
+                headers["permissions-policy"], PERMISSIONS_POLICY,
+                "{path} must not get camera or microphone"
+            );
+        }
     }
 
     #[tokio::test]

@@ -49,7 +49,11 @@ impl From<MediaFailure> for Error {
     fn from(f: MediaFailure) -> Self {
         match f.code.as_str() {
             "media_unavailable" => {
-                Error::internal(anyhow::anyhow!("media worker unavailable: {}", f.message))
+                tracing::error!(cause = %f.message, "media worker unavailable");
+                Error::conflict(
+                    "media_unavailable",
+                    "the video service is unavailable; retry shortly",
+                )
             }
             "invalid_sdp" => Error::invalid("sdp", "invalid_sdp", f.message),
             "invalid_candidate" => Error::invalid("candidate", "invalid_candidate", f.message),
