@@ -91,10 +91,45 @@ async fn next_event(ws: &mut Ws, kind: &str) -> Value {
     }
 }
 
+const TURN_SECRET: &str = "shared-with-coturn";
+
+/// The STUN server as configured, and a TURN entry whose credentials coturn would accept:
+/// `username = "<expiry>:<participant>"`, `credential = base64(HMAC-SHA1(secret, username))`.
+fn assert_turn_credentials(ice: &Value, participant: &str) {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let servers = ice.as_array().expect("ice_servers");
+    assert!(
+        servers
+            .iter()
+            .any(|s| s["urls"][0] == "stun:stun.care.example:3478")
+    );
+    let turn = servers
+        .iter()
+        .find(|s| s["urls"][0] == "turn:turn.care.example:3478")
+        .expect("a TURN server");
+    let username = turn["username"].as_str().expect("username");
+    let (expiry, who) = username.split_once(':').expect("expiry:participant");
+    assert_eq!(who, participant);
+    assert!(expiry.parse::<i64>().expect("expiry in seconds") > 0);
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(TURN_SECRET.as_bytes()).unwrap();
+    mac.update(username.as_bytes());
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(turn["credential"], expected.as_str());
+}
+
 #[tokio::test]
 async fn visit_from_link_to_end_with_every_bad_input_refused() {
     for backend in backends() {
-        let app = TestApp::spawn(backend).await;
+        let app = TestApp::spawn_with(backend, |c| {
+            c.visits.ice = signaling::ice::IceConfig {
+                stun_urls: vec!["stun:stun.care.example:3478".into()],
+                turn_urls: vec!["turn:turn.care.example:3478".into()],
+                turn_secret: Some(signaling::ice::TurnSecret::new(TURN_SECRET)),
+                ..Default::default()
+            };
+        })
+        .await;
         let c = clinic(&app).await;
 
         // Creating: bad input first, nothing is stored.
@@ -256,7 +291,7 @@ async fn visit_from_link_to_end_with_every_bad_input_refused() {
         let patient_grant = patient.next_of("visit_admitted").await;
         let host_grant = host.next_of("visit_admitted").await;
         assert!(patient_grant["grant"].as_str().unwrap().len() > 20);
-        assert!(patient_grant["ice_servers"].is_array());
+        assert_turn_credentials(&patient_grant["ice_servers"], &patient_pid);
         let patient_grant = patient_grant["grant"].as_str().unwrap().to_owned();
         let host_grant = host_grant["grant"].as_str().unwrap().to_owned();
 
