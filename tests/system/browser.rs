@@ -160,46 +160,48 @@ pub(crate) fn bootstrap_admin(data_dir: &Path) {
     );
 }
 
-/// The protocol client `web/js/live.js` against a scripted fake socket
-/// (`tests/browser/live.test.mjs`, Node's own test runner; no browser).
-#[test]
-fn the_live_protocol_client_passes_its_unit_tests() {
+/// Runs one of `tests/browser`'s Node test files (no browser) and asserts it passed.
+pub(crate) fn run_node_unit_tests(file: &str) {
     if !runs("node", "--version") {
         unavailable("node is not installed (apt-get install nodejs npm)");
         return;
     }
     let out = Command::new("node")
-        .args(["--test", "live.test.mjs"])
+        .args(["--test", file])
         .current_dir(repo_root().join("tests/browser"))
         .output()
         .expect("run node --test");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "node --test live.test.mjs failed:\n{stdout}\n{}",
+        "node --test {file} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("# fail 0"), "{stdout}");
 }
 
-#[tokio::test]
-async fn two_clinicians_chat_in_a_real_browser() {
-    if !tools_present() {
-        return;
-    }
-    let browser_dir = repo_root().join("tests/browser");
-    install_playwright(&browser_dir);
+/// A real `hub serve` for a browser run: its platform admin signed in and one
+/// organization created through the API.
+pub(crate) struct BrowserHub {
+    pub server: HubProcess,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin: String,
+    pub org_id: String,
+    /// The hub's data directory (its parent holds the run's artifacts).
+    pub data_dir: PathBuf,
+}
 
+pub(crate) async fn browser_hub(label: &str) -> BrowserHub {
+    install_playwright(&repo_root().join("tests/browser"));
     let data_dir = std::env::temp_dir()
-        .join(format!("hub-browser-{}", uuid::Uuid::new_v4()))
+        .join(format!("hub-{label}-{}", uuid::Uuid::new_v4()))
         .join("data");
     std::fs::create_dir_all(data_dir.parent().expect("parent")).expect("temp dir");
     bootstrap_admin(&data_dir);
     let server = HubProcess::start(&data_dir).await;
     let base = server.base.clone();
     let client = reqwest::Client::new();
-
-    // An organization with two clinicians, through the API.
     let admin = login(&client, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let org = call(
         &client,
@@ -211,6 +213,37 @@ async fn two_clinicians_chat_in_a_real_browser() {
     )
     .await;
     let org_id = org["id"].as_str().expect("org id").to_owned();
+    BrowserHub {
+        server,
+        base,
+        client,
+        admin,
+        org_id,
+        data_dir,
+    }
+}
+
+/// The protocol client `web/js/live.js` against a scripted fake socket
+/// (`tests/browser/live.test.mjs`, Node's own test runner; no browser).
+#[test]
+fn the_live_protocol_client_passes_its_unit_tests() {
+    run_node_unit_tests("live.test.mjs");
+}
+
+#[tokio::test]
+async fn two_clinicians_chat_in_a_real_browser() {
+    if !tools_present() {
+        return;
+    }
+    let browser_dir = repo_root().join("tests/browser");
+    let BrowserHub {
+        server,
+        base,
+        client,
+        admin,
+        org_id,
+        data_dir,
+    } = browser_hub("browser").await;
     let mut ids = Vec::new();
     for (email, name) in [
         ("ana@example.org", "Dr Ana Alves"),

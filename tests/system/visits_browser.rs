@@ -14,10 +14,9 @@ use std::{
 use serde_json::json;
 
 use crate::browser::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, bootstrap_admin, call, chromium_path,
-    install_playwright, login, repo_root, runs, tools_present, unavailable,
+    BrowserHub, PASSWORD, browser_hub, call, chromium_path, login, repo_root, run_node_unit_tests,
+    tools_present,
 };
-use crate::support::process::HubProcess;
 
 /// The whole browser run; visit.mjs has its own, shorter limit.
 const BROWSER_LIMIT: Duration = Duration::from_secs(330);
@@ -26,22 +25,7 @@ const BROWSER_LIMIT: Duration = Duration::from_secs(330);
 /// fake RTCPeerConnection (`tests/browser/visit.test.mjs`; no browser).
 #[test]
 fn the_visit_signaling_client_passes_its_unit_tests() {
-    if !runs("node", "--version") {
-        unavailable("node is not installed (apt-get install nodejs npm)");
-        return;
-    }
-    let out = Command::new("node")
-        .args(["--test", "visit.test.mjs"])
-        .current_dir(repo_root().join("tests/browser"))
-        .output()
-        .expect("run node --test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "node --test visit.test.mjs failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("# fail 0"), "{stdout}");
+    run_node_unit_tests("visit.test.mjs");
 }
 
 #[tokio::test]
@@ -50,29 +34,14 @@ async fn a_patient_a_clinician_and_an_interpreter_see_and_hear_each_other() {
         return;
     }
     let browser_dir = repo_root().join("tests/browser");
-    install_playwright(&browser_dir);
-
-    let data_dir = std::env::temp_dir()
-        .join(format!("hub-visits-browser-{}", uuid::Uuid::new_v4()))
-        .join("data");
-    std::fs::create_dir_all(data_dir.parent().expect("parent")).expect("temp dir");
-    bootstrap_admin(&data_dir);
-    let server = HubProcess::start(&data_dir).await;
-    let base = server.base.clone();
-    let client = reqwest::Client::new();
-
-    // An organization with one clinician, through the API.
-    let admin = login(&client, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let org = call(
-        &client,
-        &base,
-        "/api/v1/orgs",
-        Some(&admin),
-        json!({ "name": "Riverside Clinic" }),
-        201,
-    )
-    .await;
-    let org_id = org["id"].as_str().expect("org id").to_owned();
+    let BrowserHub {
+        server,
+        base,
+        client,
+        admin,
+        org_id,
+        data_dir,
+    } = browser_hub("visits-browser").await;
     let email = "ruiz@example.org";
     call(
         &client,

@@ -127,11 +127,7 @@ impl VisitSession {
             }
             VisitRequest::Decline { participant, .. } => {
                 let who = ParticipantId::from(participant.as_str());
-                let after = apply(state, &visit_id, |v, _| {
-                    v.decline(&actor, &who, state.clock.now_ms())
-                })
-                .await?;
-                done(after)
+                done(apply(state, &visit_id, |v, now| v.decline(&actor, &who, now)).await?)
             }
             VisitRequest::Start { .. } => {
                 done(apply(state, &visit_id, |v, now| v.start(&actor, now)).await?)
@@ -338,17 +334,7 @@ impl VisitSession {
         };
         if let Some(p) = a.poller.take() {
             p.abort();
-            let _ = state
-                .visits
-                .media
-                .call(
-                    visit_id,
-                    MediaRequest::Leave {
-                        room: visit_id.to_owned(),
-                        participant: me.id.as_str().to_owned(),
-                    },
-                )
-                .await;
+            media_leave(state, visit_id, me.id.as_str()).await;
         }
     }
 
@@ -357,17 +343,7 @@ impl VisitSession {
     pub async fn detach_all(&mut self, state: &AppState) {
         for (visit_id, a) in self.attached.drain() {
             if a.poller.is_some() {
-                let _ = state
-                    .visits
-                    .media
-                    .call(
-                        &visit_id,
-                        MediaRequest::Leave {
-                            room: visit_id.clone(),
-                            participant: a.participant.clone(),
-                        },
-                    )
-                    .await;
+                media_leave(state, &visit_id, &a.participant).await;
             }
             if state.visits.detach(&visit_id, &a.participant) {
                 let (state, participant, role) = (state.clone(), a.participant.clone(), a.role);
@@ -507,18 +483,42 @@ async fn forward(
                     admitted = now_admitted;
                 }
             }
-            for frame in frames {
-                match queue.try_send(Outbound::Push(frame.to_string().into())) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        killer.kill(close::SLOW_CONSUMER);
-                        return;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
+            if !push_all(&queue, &killer, frames) {
+                return;
             }
         }
     }))
+}
+
+/// Queues pushes for the socket; `false` once it cannot take more (a slow consumer is
+/// closed with 4004, like for room events) or has gone.
+fn push_all(queue: &mpsc::Sender<Outbound>, killer: &Killer, frames: Vec<Value>) -> bool {
+    for frame in frames {
+        match queue.try_send(Outbound::Push(frame.to_string().into())) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                killer.kill(close::SLOW_CONSUMER);
+                return false;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        }
+    }
+    true
+}
+
+/// Leaves the media session (ignoring a worker that no longer knows the participant).
+async fn media_leave(state: &AppState, visit_id: &str, participant: &str) {
+    let _ = state
+        .visits
+        .media
+        .call(
+            visit_id,
+            MediaRequest::Leave {
+                room: visit_id.to_owned(),
+                participant: participant.to_owned(),
+            },
+        )
+        .await;
 }
 
 /// Delivers the SFU's offers and ICE candidates for one participant as `visit_signal`.
@@ -551,15 +551,8 @@ fn poll_pending(
                         .push(json!({ "type": "visit_signal", "visit": visit_id, "candidate": c }));
                 }
             }
-            for frame in frames {
-                match queue.try_send(Outbound::Push(frame.to_string().into())) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        killer.kill(close::SLOW_CONSUMER);
-                        return;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
-                }
+            if !push_all(&queue, &killer, frames) {
+                return;
             }
         }
     })

@@ -74,10 +74,9 @@ pub async fn get_one(
     meta: &RequestMeta,
 ) -> Result<VisitView> {
     let loaded = super::get(state, visit_id).await?;
-    let Some(me) = loaded.participant_of_user(&principal.user_id) else {
+    if loaded.participant_of_user(&principal.user_id).is_none() {
         return Err(Error::NotFound("visit"));
-    };
-    let _ = me;
+    }
     let tx = state.store.begin_write().await?;
     let event = AuditEvent::new("visit.read", Outcome::Success)
         .actor(Some(&principal.user_id), meta.ip.as_deref())
