@@ -41,9 +41,21 @@ pub enum Command {
     /// Booking throughput when several patients want each slot at once,
     /// beside the same bookings without contention; checks for double booking.
     BookContention(BookArgs),
+    /// Video visits through a media worker: concurrent visits until loss or CPU
+    /// saturation, beside a plain UDP relay forwarding the same packets.
+    MediaCapacity(MediaCapacityArgs),
+    /// Video visits: time from a participant's join offer to the other party's first
+    /// packet, beside two peers connected directly.
+    MediaJoin(MediaJoinArgs),
+    /// Video visits through a running hub: visit link opened → the clinician's first
+    /// video frame (redeem, pass socket, waiting room, admit, signaling over /ws).
+    VisitJoin(VisitJoinArgs),
     /// Internal: a worker process started by a scenario (reads its plan on stdin).
     #[command(hide = true)]
     Worker,
+    /// Internal: the plain UDP relay of the media-capacity baseline.
+    #[command(hide = true)]
+    UdpRelay(UdpRelayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -290,6 +302,115 @@ pub struct BookArgs {
     pub database_url: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct MediaCapacityArgs {
+    /// The `media` binary to start (with MEDIA_CONTROL=tcp://127.0.0.1:0,
+    /// MEDIA_BIND_IPS=127.0.0.1).
+    #[arg(long, default_value = "target/release/media")]
+    pub media_bin: PathBuf,
+    /// Use a running worker at this control endpoint instead of starting one.
+    #[arg(long)]
+    pub control: Option<String>,
+    /// That worker's pid, for its CPU and RSS (with --control).
+    #[arg(long)]
+    pub media_pid: Option<u32>,
+    /// Participants per visit.
+    #[arg(long, default_value_t = 2)]
+    pub parties: usize,
+    /// Concurrent visits of each step, in order (comma-separated or repeated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,4,8,12,16,24,32,48,64"
+    )]
+    pub visits: Vec<usize>,
+    /// Seconds between media flowing everywhere and the measured window.
+    #[arg(long, default_value_t = 3.0)]
+    pub warmup_secs: f64,
+    /// Seconds of the measured window of each step.
+    #[arg(long, default_value_t = 10.0)]
+    pub window_secs: f64,
+    /// Video bitrate of each participant, kbit/s.
+    #[arg(long, default_value_t = 1000)]
+    pub video_kbps: u32,
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Opus payload bytes per 20 ms packet.
+    #[arg(long, default_value_t = 80)]
+    pub audio_bytes: usize,
+    /// Stop when the loss of a step reaches this fraction.
+    #[arg(long, default_value_t = 0.01)]
+    pub max_loss: f64,
+    /// Stop when the machine is this busy (fraction of all cores).
+    #[arg(long, default_value_t = 0.95)]
+    pub saturation: f64,
+    /// Skip the udp-relay baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Pin the worker (and the relay baseline) to these CPUs (e.g. `0`).
+    #[arg(long, value_delimiter = ',')]
+    pub worker_cpus: Vec<usize>,
+    /// Pin this process (the load generator) to these CPUs (e.g. `1`).
+    #[arg(long, value_delimiter = ',')]
+    pub loadgen_cpus: Vec<usize>,
+}
+
+impl MediaCapacityArgs {
+    pub fn spec(&self) -> crate::media_synth::SynthSpec {
+        crate::media_synth::SynthSpec {
+            video_kbps: self.video_kbps,
+            fps: self.fps,
+            audio_bytes: self.audio_bytes,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VisitJoinArgs {
+    /// The hub's base URL (`hub serve` with its in-process media worker).
+    #[arg(long)]
+    pub url: String,
+    /// Email of a platform admin (`hub user create --role admin`).
+    #[arg(long, env = "LOADTEST_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    #[arg(long, env = "LOADTEST_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Visits to time, one after another.
+    #[arg(long, default_value_t = 30)]
+    pub joins: usize,
+    /// Skip the direct peer-to-peer baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MediaJoinArgs {
+    #[arg(long, default_value = "target/release/media")]
+    pub media_bin: PathBuf,
+    /// Use a running worker at this control endpoint instead of starting one.
+    #[arg(long)]
+    pub control: Option<String>,
+    /// Joins to time (each in a visit of its own, the host already in it).
+    #[arg(long, default_value_t = 50)]
+    pub joins: usize,
+    /// How often the SFU's pending offers are fetched while a join is in progress, ms.
+    #[arg(long, default_value_t = 10)]
+    pub poll_ms: u64,
+    /// Skip the direct peer-to-peer baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UdpRelayArgs {
+    #[arg(long)]
+    pub participants: usize,
+    /// Participants per visit (consecutive sockets).
+    #[arg(long)]
+    pub group: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +496,28 @@ mod tests {
             panic!("not book-contention")
         };
         assert_eq!((b.patients, b.contention, b.slots), (64, 8, 480));
+    }
+
+    #[test]
+    fn media_defaults_and_lists() {
+        let cli = Cli::parse_from([
+            "loadtest",
+            "media-capacity",
+            "--visits",
+            "1,3",
+            "--visits",
+            "5",
+        ]);
+        let Command::MediaCapacity(m) = cli.command else {
+            panic!("not media-capacity")
+        };
+        assert_eq!(m.visits, [1, 3, 5]);
+        assert_eq!((m.parties, m.max_loss), (2, 0.01));
+        assert_eq!(m.spec().video_kbps, 1000);
+        let cli = Cli::parse_from(["loadtest", "media-join"]);
+        let Command::MediaJoin(j) = cli.command else {
+            panic!("not media-join")
+        };
+        assert_eq!((j.joins, j.poll_ms), (50, 10));
     }
 }

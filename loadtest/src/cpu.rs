@@ -64,6 +64,14 @@ pub fn parse_proc_stat(content: &str) -> Option<MachineTicks> {
     })
 }
 
+/// CPUs online on the machine (not `available_parallelism`, which shrinks to this process's
+/// affinity mask when it is pinned).
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 { n as usize } else { 1 }
+}
+
 pub fn clock_ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -228,7 +236,7 @@ fn build(watch: &Watch, start: &Sample, end: &Sample, hz: f64) -> CpuReport {
         other_cpu_secs: round((busy_secs - accounted).max(0.0)),
         share_of_busy_pct: share,
         machine_busy_cores: round(per_wall(total - idle - steal)),
-        machine_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        machine_cores: online_cpus(),
         machine_steal_cores: round(per_wall(steal)),
     }
 }

@@ -14,6 +14,13 @@
 //! `slot_search` and `book_contention` (with `sched_api` for the REST
 //! shapes and `sched_plan` for the pure planning), `cpu` (CPU time per
 //! process from `/proc`) and `pgwait` (what PostgreSQL's backends wait on).
+//!
+//! The video-visit benchmarks drive the `media` worker (the SFU) over its ZeroMQ control
+//! socket with in-process webrtc peers: `media_capacity` (concurrent visits until loss or
+//! saturation, optionally pinned with `media_affinity`) and `media_join` (join → first
+//! packet), with `media_control` (the worker and its socket), `media_signal`
+//! (join/pending/answer), `media_peer` (one synthetic participant), `media_synth` (frame
+//! sizes), `media_loss` (sequence-gap loss) and `media_relay` (the plain UDP relay baseline).
 
 pub mod book_contention;
 pub mod cli;
@@ -24,6 +31,15 @@ pub mod cpu;
 pub mod frame;
 pub mod hub_setup;
 pub mod limits;
+pub mod media_affinity;
+pub mod media_capacity;
+pub mod media_control;
+pub mod media_join;
+pub mod media_loss;
+pub mod media_peer;
+pub mod media_relay;
+pub mod media_signal;
+pub mod media_synth;
 pub mod notify;
 pub mod outcome;
 pub mod peer;
@@ -44,6 +60,7 @@ pub mod slot_search;
 pub mod smtp;
 pub mod spread;
 pub mod stats;
+pub mod visit_join;
 pub mod worker;
 
 use std::time::Duration;
@@ -87,6 +104,10 @@ async fn dispatch(cli: Cli, soft: u64, hard: u64) -> anyhow::Result<()> {
         Command::NotifyThroughput(args) => return print_json(&notify::run(args).await?),
         Command::SlotSearch(args) => return print_json(&slot_search::run(args).await?),
         Command::BookContention(args) => return print_json(&book_contention::run(args).await?),
+        Command::MediaCapacity(args) => return print_json(&media_capacity::run(args).await?),
+        Command::MediaJoin(args) => return print_json(&media_join::run(args).await?),
+        Command::VisitJoin(args) => return print_json(&visit_join::run(args).await?),
+        Command::UdpRelay(args) => return media_relay::serve(args.participants, args.group).await,
         Command::Idle(args) => (&args.target, scenario::idle(args)?),
         Command::Fanout(args) => (&args.target, scenario::fanout(args)?),
         Command::Chat(args) => (&args.target, scenario::chat(args)?),

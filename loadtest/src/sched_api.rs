@@ -108,7 +108,7 @@ impl Api {
         Ok(r.body)
     }
 
-    async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         #[derive(Deserialize)]
         struct Tokens {
             access_token: String,

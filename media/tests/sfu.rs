@@ -330,13 +330,78 @@ async fn guests_come_and_go_around_a_staying_participant() {
             "guest {i}'s connection freed"
         );
     }
-    // Removed legs leave inactive m-lines behind (webrtc 0.21 `remove_track`); they are not
-    // reused by `add_transceiver_from_track`, so a long-lived participant's SDP grows by one
-    // m-line per track of every guest who came and went.
-    println!(
-        "[churn] clinician's transceivers after 6 guests: {}",
-        host.pc.get_transceivers().await.len()
+    // Each guest's legs went on the slots the previous guest freed (webrtc 0.21 never removes
+    // a transceiver, so without reuse this would be 2 + 2 per guest = 14).
+    assert_eq!(host.pc.get_transceivers().await.len(), 4, "client side");
+    let stats = room.get_stats().await;
+    assert_eq!(stats[0].transceivers, 4, "SFU side: {stats:?}");
+    host.close().await;
+    room.close().await;
+}
+
+/// Freed leg slots are reused: the clinician's m-lines grow to what the busiest moment needed
+/// (two guests at once: 2 own + 4 slots) and no further while guests keep coming and going,
+/// and keyframe requests on a reused slot still reach the right publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freed_slots_are_reused_up_to_the_busiest_moment() {
+    let room = Room::new("visit-slots", SfuConfig::default());
+    let mut host = TestClient::new("clinician", PROFILES[0]).await;
+    host.join(&room).await.unwrap();
+    let mut a = TestClient::new("guest-a", PROFILES[1]).await;
+    let mut b = TestClient::new("guest-b", PROFILES[2]).await;
+    a.join(&room).await.unwrap();
+    b.join(&room).await.unwrap();
+    assert!(
+        drive_until(&room, &[&host, &a, &b], Duration::from_secs(20), || {
+            all_receive(&[&host, &a, &b], &[], 10)
+        })
+        .await,
+        "three see each other"
     );
+    assert_eq!(host.pc.get_transceivers().await.len(), 6);
+    for (c, name) in [(&a, "guest-a"), (&b, "guest-b")] {
+        c.close().await;
+        room.leave(name).await.unwrap();
+    }
+    drive_until(&room, &[&host], Duration::from_millis(300), || false).await;
+
+    for i in 0..3 {
+        let name = format!("later{i}");
+        let mut guest = TestClient::new(&name, PROFILES[1 + i % 2]).await;
+        guest.join(&room).await.unwrap();
+        assert!(
+            drive_until(&room, &[&host, &guest], Duration::from_secs(20), || {
+                all_receive(&[&host, &guest], &[], 10)
+            })
+            .await,
+            "{name} and the clinician see each other"
+        );
+        assert_eq!(
+            host.wrong_pt.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "the reused slot's payload type is the clinician's"
+        );
+        // The clinician's keyframe request for the guest on a reused slot reaches that guest
+        // (feedback is matched by SSRC: the slot's track id has changed since it was created).
+        tokio::time::sleep(Duration::from_millis(300)).await; // past the PLI merge interval
+        let before = guest.plis_received();
+        assert!(host.request_keyframe_from(&name).await);
+        assert!(
+            drive_until(&room, &[&host, &guest], Duration::from_secs(5), || {
+                guest.plis_received() > before
+            })
+            .await,
+            "the clinician's PLI reached {name}"
+        );
+        let stats = room.get_stats().await;
+        let clinician = stats.iter().find(|s| s.participant == "clinician").unwrap();
+        assert_eq!(clinician.transceivers, 6, "no new m-lines: {clinician:?}");
+        assert_eq!(clinician.subscribed_tracks, 2);
+        guest.close().await;
+        room.leave(&name).await.unwrap();
+        drive_until(&room, &[&host], Duration::from_millis(200), || false).await;
+    }
+    assert_eq!(host.pc.get_transceivers().await.len(), 6, "client side");
     host.close().await;
     room.close().await;
 }

@@ -20,7 +20,8 @@ use webrtc::peer_connection::{
 use super::live::{LiveGuard, LiveKind};
 use super::locks::lock;
 use super::room::Room;
-use super::rtcp::RtcpFeedbackForwarder;
+use super::rtcp::{FEEDBACK_QUEUE, RtcpFeedbackForwarder, spawn_feedback_reader};
+use super::slots::SlotTable;
 use crate::error::Result;
 
 /// State shared between a participant and its connection's event handler. Owns no connection.
@@ -95,17 +96,20 @@ impl PeerConnectionEventHandler for PeerHandler {
 
 impl Room {
     /// A new server-side connection for `participant`, reporting to a [`PeerHandler`]:
-    /// Opus and VP8 only, the default interceptors plus [`RtcpFeedbackForwarder`], bound to
-    /// the configured addresses.
+    /// Opus and VP8 only, the default interceptors plus a tapped [`RtcpFeedbackForwarder`]
+    /// whose feedback is applied to the legs in `slots`, bound to the configured addresses.
     pub(super) async fn build_peer_connection(
         &self,
         participant: &str,
         session: u64,
         shared: &Arc<PeerShared>,
+        slots: &Arc<SlotTable>,
     ) -> Result<Arc<dyn PeerConnection>> {
         let mut media_engine = sfu_media_engine()?;
+        let (feedback, feedback_rx) = tokio::sync::mpsc::channel(FEEDBACK_QUEUE);
         let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
-            .with(Slot::from(14_000), RtcpFeedbackForwarder::default());
+            .with(Slot::from(14_000), RtcpFeedbackForwarder::tapped(feedback));
+        spawn_feedback_reader(feedback_rx, Arc::downgrade(slots));
         // mDNS off: the default (QueryOnly) binds a multicast socket on :5353 per connection,
         // which a server does not need (browsers reach it on its host candidate, and their
         // own `.local` candidates are replaced by peer-reflexive ones).
@@ -139,39 +143,43 @@ impl Room {
 /// only Opus and VP8 are offered/accepted (browsers all support both).
 fn sfu_media_engine() -> Result<MediaEngine> {
     let mut m = MediaEngine::default();
-    m.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_OPUS.to_owned(),
-                clock_rate: 48000,
-                channels: 2,
-                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-                rtcp_feedback: vec![],
+    for (kind, payload_type) in [(RtpCodecKind::Audio, 111), (RtpCodecKind::Video, 96)] {
+        m.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: sfu_codec(kind),
+                payload_type,
             },
-            payload_type: 111,
-        },
-        RtpCodecKind::Audio,
-    )?;
+            kind,
+        )?;
+    }
+    Ok(m)
+}
+
+/// The one codec the SFU negotiates for `kind` (Opus for audio, VP8 for video), so also the
+/// codec of anything a participant publishes of that kind.
+pub(super) fn sfu_codec(kind: RtpCodecKind) -> RTCRtpCodec {
     let feedback = |typ: &str, parameter: &str| RTCPFeedback {
         typ: typ.to_owned(),
         parameter: parameter.to_owned(),
     };
-    m.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_VP8.to_owned(),
-                clock_rate: 90000,
-                channels: 0,
-                sdp_fmtp_line: String::new(),
-                rtcp_feedback: vec![
-                    feedback("ccm", "fir"),
-                    feedback("nack", ""),
-                    feedback("nack", "pli"),
-                ],
-            },
-            payload_type: 96,
+    match kind {
+        RtpCodecKind::Video => RTCRtpCodec {
+            mime_type: MIME_TYPE_VP8.to_owned(),
+            clock_rate: 90000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![
+                feedback("ccm", "fir"),
+                feedback("nack", ""),
+                feedback("nack", "pli"),
+            ],
         },
-        RtpCodecKind::Video,
-    )?;
-    Ok(m)
+        _ => RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
+    }
 }

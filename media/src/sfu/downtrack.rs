@@ -1,28 +1,21 @@
-//! Subscriber legs: one [`DownTrack`] per (publication, subscriber), added to the
-//! subscriber's connection as a `sendonly` track with its own SSRC.
+//! Subscriber legs: one [`DownTrack`] per (publication, subscriber), sent on one of the
+//! subscriber's leg slots (a `sendonly` transceiver, reused across legs: see `slots.rs`).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use tokio::sync::mpsc;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::rtp_transceiver::{RtpSender, RtpTransceiver};
 
 use super::forward::spawn_leg_writer;
 use super::locks::{lock, write};
 use super::participant::{Participant, Traffic};
 use super::publication::Publication;
 use super::room::Room;
-use super::rtcp::spawn_leg_rtcp_reader;
-use crate::error::{MediaError, Result};
+use super::slots::{LegSlot, UNSET};
+use crate::error::Result;
 
 /// Payload type value meaning "not negotiated yet" for a leg.
 pub(super) const NO_PT: u16 = u16::MAX;
@@ -31,82 +24,62 @@ pub(super) const NO_PT: u16 = u16::MAX;
 pub(super) struct DownTrack {
     pub(super) publisher: String,
     pub(super) publication_track_id: String,
+    /// The publication, for keyframe requests relayed from the subscriber.
+    pub(super) publication: Weak<Publication>,
     pub(super) kind: RtpCodecKind,
     pub(super) codec: RTCRtpCodec,
-    /// This leg's SSRC (announced in the subscriber's SDP).
-    pub(super) ssrc: u32,
+    /// The transceiver this leg is sent on (its SSRC is the slot's).
+    pub(super) slot: Arc<LegSlot>,
+    /// The first SFU offer to this subscriber made after the leg was attached: the leg is
+    /// negotiated only once an offer at least this new has been answered.
+    pub(super) ready_after_offer: u64,
     /// This leg's negotiated payload type, [`NO_PT`] until its negotiation completed.
     pub(super) payload_type: AtomicU16,
+    /// Added to the publisher's sequence numbers so they continue the slot's ([`UNSET`] until
+    /// the first packet; see `slots.rs`).
+    pub(super) seq_offset: AtomicU32,
     /// Set once a keyframe has been requested for this leg.
     pub(super) keyframe_requested: AtomicBool,
     /// Loss fraction (x/256) from the subscriber's latest receiver report on this leg.
     pub(super) fraction_lost: AtomicU16,
-    pub(super) sender: Arc<dyn RtpSender>,
-    pub(super) transceiver: Arc<dyn RtpTransceiver>,
     pub(super) queue: mpsc::Sender<rtp::Packet>,
     pub(super) subscriber_traffic: Arc<Traffic>,
 }
 
+impl DownTrack {
+    /// The SSRC this leg is sent with.
+    pub(super) fn ssrc(&self) -> u32 {
+        self.slot.ssrc
+    }
+}
+
 impl Room {
-    /// Adds a leg of `publication` to `subscriber`'s connection (not negotiated yet).
+    /// Adds a leg of `publication` to `subscriber`'s connection (not negotiated yet), on a free
+    /// slot of the same kind if there is one.
     pub(super) async fn subscribe(
         &self,
         subscriber: &Participant,
         publication: &Arc<Publication>,
     ) -> Result<()> {
-        let ssrc = new_ssrc();
-        let track = MediaStreamTrack::new(
-            publication.publisher.clone(),
-            publication.track_id.clone(),
-            publication.track_id.clone(),
-            publication.kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: publication.codec.clone(),
-                ..Default::default()
-            }],
-        );
-        let local = Arc::new(TrackLocalStaticRTP::new(track));
-        let transceiver = subscriber
-            .pc
-            .add_transceiver_from_track(
-                Arc::clone(&local) as Arc<dyn TrackLocal>,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Sendonly,
-                    streams: vec![publication.publisher.clone()],
-                    send_encodings: vec![],
-                }),
-            )
-            .await?;
-        let sender = transceiver
-            .sender()
-            .await?
-            .ok_or_else(|| MediaError::WebRtc("sendonly transceiver without a sender".into()))?;
-        let rtcp_local = Arc::clone(&local);
+        let slot = subscriber.slots.take(&subscriber.pc, publication).await?;
         let (queue, rx) = mpsc::channel::<rtp::Packet>(self.config.leg_queue);
-        spawn_leg_writer(local, rx, Arc::clone(&subscriber.traffic));
+        spawn_leg_writer(Arc::clone(&slot.local), rx, Arc::clone(&subscriber.traffic));
         let leg = Arc::new(DownTrack {
             publisher: publication.publisher.clone(),
             publication_track_id: publication.track_id.clone(),
+            publication: Arc::downgrade(publication),
             kind: publication.kind,
             codec: publication.codec.clone(),
-            ssrc,
+            slot: Arc::clone(&slot),
+            ready_after_offer: lock(&subscriber.negotiation).offers + 1,
             payload_type: AtomicU16::new(NO_PT),
+            seq_offset: AtomicU32::new(UNSET),
             keyframe_requested: AtomicBool::new(false),
             fraction_lost: AtomicU16::new(0),
-            sender,
-            transceiver,
             queue,
             subscriber_traffic: Arc::clone(&subscriber.traffic),
         });
-        spawn_leg_rtcp_reader(
-            rtcp_local,
-            Arc::downgrade(&leg),
-            Arc::downgrade(publication),
-        );
+        slot.attach(&leg);
         lock(&subscriber.downtracks).push(Arc::clone(&leg));
         write(&publication.legs).insert(subscriber.id.clone(), leg);
         Ok(())
@@ -114,7 +87,7 @@ impl Room {
 }
 
 /// A fresh random-looking SSRC (splitmix64 over a counter seeded from the clock).
-fn new_ssrc() -> u32 {
+pub(super) fn new_ssrc() -> u32 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

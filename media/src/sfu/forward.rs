@@ -15,6 +15,7 @@ use super::downtrack::{DownTrack, NO_PT};
 use super::locks::{read, write};
 use super::participant::Traffic;
 use super::publication::Publication;
+use super::slots::UNSET;
 
 /// Reads a publication's RTP and copies each packet to every leg; ends when the publisher's
 /// track ends or its connection closes, and then drops the legs.
@@ -22,6 +23,10 @@ pub(super) async fn forward_loop(publication: Arc<Publication>) {
     while let Some(event) = publication.remote.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
+                let ssrc = packet.header.ssrc;
+                if publication.media_ssrc.load(Ordering::Relaxed) != ssrc {
+                    publication.media_ssrc.store(ssrc, Ordering::Relaxed);
+                }
                 let traffic = &publication.publisher_traffic;
                 traffic.packets_in.fetch_add(1, Ordering::Relaxed);
                 traffic
@@ -46,6 +51,7 @@ impl DownTrack {
     /// sender track's, whose payload type is not negotiated on this leg, or which carries a
     /// header extension id not negotiated on this leg. The publisher's packets fail all three,
     /// so each copy gets the leg's SSRC and payload type, and its extensions are stripped.
+    /// Its sequence number is shifted to continue the slot's (unchanged on a fresh slot).
     pub(super) fn forward(&self, packet: &rtp::Packet) {
         let pt = self.payload_type.load(Ordering::Acquire);
         if pt == NO_PT {
@@ -54,24 +60,36 @@ impl DownTrack {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
+        // Only the publication's forward loop calls this, so the offset is set once.
+        let seq_in = packet.header.sequence_number;
+        let mut offset = self.seq_offset.load(Ordering::Relaxed);
+        if offset == UNSET {
+            offset = u32::from(self.slot.offset_for(seq_in));
+            self.seq_offset.store(offset, Ordering::Relaxed);
+        }
+        let seq = seq_in.wrapping_add(offset as u16);
         if self
             .queue
-            .try_send(leg_copy(packet, self.ssrc, pt as u8))
+            .try_send(leg_copy(packet, self.ssrc(), pt as u8, seq))
             .is_err()
         {
             self.subscriber_traffic
                 .dropped_out
                 .fetch_add(1, Ordering::Relaxed);
         }
+        // Counted as sent even if the queue was full: the gap is then a loss the subscriber
+        // sees (and may NACK), not a sequence number a later leg would reuse.
+        self.slot.sent(seq);
     }
 }
 
-/// The copy of a publisher's packet for one subscriber leg: the leg's SSRC and payload
-/// type, no header extensions; sequence number, timestamp, marker and payload unchanged.
-fn leg_copy(packet: &rtp::Packet, ssrc: u32, payload_type: u8) -> rtp::Packet {
+/// The copy of a publisher's packet for one subscriber leg: the leg's SSRC, payload type and
+/// sequence number, no header extensions; timestamp, marker and payload unchanged.
+fn leg_copy(packet: &rtp::Packet, ssrc: u32, payload_type: u8, seq: u16) -> rtp::Packet {
     let mut copy = packet.clone();
     copy.header.ssrc = ssrc;
     copy.header.payload_type = payload_type;
+    copy.header.sequence_number = seq;
     copy.header.extension = false;
     copy.header.extension_profile = 0;
     copy.header.extensions.clear();
@@ -106,7 +124,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leg_copy_rewrites_ssrc_pt_and_strips_extensions() {
+    fn leg_copy_rewrites_ssrc_pt_seq_and_strips_extensions() {
         let mut packet = rtp::Packet::default();
         packet.header.version = 2;
         packet.header.ssrc = 1111;
@@ -120,13 +138,13 @@ mod tests {
         assert!(packet.header.extension);
         packet.payload = bytes::Bytes::from_static(&[9, 9, 9]);
 
-        let out = leg_copy(&packet, 4242, 96);
+        let out = leg_copy(&packet, 4242, 96, 1234);
         assert_eq!(out.header.ssrc, 4242);
         assert_eq!(out.header.payload_type, 96);
         assert!(!out.header.extension);
         assert!(out.header.extensions.is_empty());
         assert_eq!(out.payload, packet.payload);
-        assert_eq!(out.header.sequence_number, 77);
+        assert_eq!(out.header.sequence_number, 1234);
         assert_eq!(out.header.timestamp, 9000);
         // the original is untouched (other legs copy from it too)
         assert_eq!(packet.header.ssrc, 1111);

@@ -31,9 +31,13 @@ impl Publication {
             }
             *last = Some(now);
         }
+        let media_ssrc = self.media_ssrc.load(Ordering::Relaxed);
+        if media_ssrc == 0 {
+            return; // no packet yet: nothing to ask a keyframe of
+        }
         let pli = PictureLossIndication {
             sender_ssrc: 0,
-            media_ssrc: self.media_ssrc,
+            media_ssrc,
         };
         if self.remote.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
             self.publisher_traffic

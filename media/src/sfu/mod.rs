@@ -5,7 +5,10 @@
 //! - what the participant *publishes* arrives on the transceivers created from its own offer
 //!   (the SFU answers them `recvonly`);
 //! - everything the *other* participants publish is sent to it on `sendonly` transceivers the
-//!   SFU adds, one [`TrackLocalStaticRTP`] per (publisher track, subscriber) leg.
+//!   SFU adds, one leg per (publisher track, subscriber), written through a
+//!   [`TrackLocalStaticRTP`]. A leg's transceiver (its *slot*) outlives the leg: when a
+//!   publisher leaves, the slot goes inactive and the next leg of the same kind reuses it, so
+//!   a participant who stays through many others' visits keeps a bounded SDP (`slots.rs`).
 //!
 //! Every RTP packet read from a publisher's remote track is copied to each subscriber leg with
 //! the leg's own SSRC and negotiated payload type, and with the header extensions stripped (the
@@ -58,9 +61,10 @@
 //! | `negotiation.rs` | SFU offers, the participant's answers, [`PendingSignal`] |
 //! | `publication.rs` | a track a participant publishes |
 //! | `downtrack.rs` | adding a subscriber leg of a publication |
+//! | `slots.rs` | leg transceivers kept and reused across legs (bounded m-lines over churn) |
 //! | `forward.rs` | the RTP path: publisher → legs, the per-leg rewrite |
 //! | `keyframes.rs` | keyframe requests (PLI) to publishers |
-//! | `rtcp.rs` | subscribers' RTCP: [`RtcpFeedbackForwarder`], the per-leg RTCP reader |
+//! | `rtcp.rs` | subscribers' RTCP: [`RtcpFeedbackForwarder`] and the feedback reader (by SSRC) |
 //! | `stats.rs` | [`ParticipantStats`] |
 //! | `locks.rs` | lock helpers that survive poisoning |
 //!
@@ -80,6 +84,7 @@ mod participant;
 mod publication;
 mod room;
 mod rtcp;
+mod slots;
 mod stats;
 
 use std::collections::HashMap;

@@ -28,6 +28,9 @@ pub(super) struct Negotiation {
     pub(super) pending_offer: Option<String>,
     /// The outstanding offer, kept to hand out again if the answer to it is refused.
     pub(super) outstanding_offer: Option<String>,
+    /// SFU offers made so far; the outstanding one (if any) is number `offers`. A leg attached
+    /// while offer `n` is out is negotiated by offer `n + 1` at the earliest.
+    pub(super) offers: u64,
 }
 
 /// What [`Room::take_pending`] hands to signaling for one participant.
@@ -69,14 +72,14 @@ impl Room {
             }
             return Err(MediaError::InvalidSdp(e.to_string()));
         }
-        let again = {
+        let (again, answered) = {
             let mut neg = lock(&p.negotiation);
             neg.awaiting_answer = false;
             neg.pending_offer = None;
             neg.outstanding_offer = None;
-            std::mem::take(&mut neg.dirty)
+            (std::mem::take(&mut neg.dirty), neg.offers)
         };
-        self.legs_negotiated(&st, p).await;
+        self.legs_negotiated(&st, p, answered).await;
         if again {
             self.renegotiate(p).await?;
         }
@@ -140,12 +143,13 @@ impl Room {
                 .map(|d| d.sdp)
                 .ok_or_else(|| MediaError::WebRtc("no local description after offering".into()))?;
         log::debug!(
-            "room {}: offer #{} pending for {}",
+            "room {}: offer pending for {} ({} transceivers)",
             self.id,
-            p.pc.get_transceivers().await.len(),
-            p.id
+            p.id,
+            p.pc.get_transceivers().await.len()
         );
         let mut neg = lock(&p.negotiation);
+        neg.offers += 1;
         neg.awaiting_answer = true;
         neg.dirty = false;
         neg.outstanding_offer = Some(sdp.clone());
@@ -153,12 +157,18 @@ impl Room {
         Ok(())
     }
 
-    /// After a negotiation of `p` completed: learn each leg's payload type, and ask the
-    /// publishers of newly negotiated video legs for a keyframe once `p` is connected.
-    async fn legs_negotiated(&self, st: &RoomState, p: &Participant) {
+    /// After `p` answered SFU offer number `answered`: learn the payload type of each leg that
+    /// offer covered, and ask the publishers of newly negotiated video legs for a keyframe once
+    /// `p` is connected.
+    async fn legs_negotiated(&self, st: &RoomState, p: &Participant, answered: u64) {
         let legs: Vec<Arc<DownTrack>> = lock(&p.downtracks).clone();
         let mut fresh_video = Vec::new();
         for leg in legs {
+            // A leg on a reused slot: the transceiver already sends, but this answer is to an
+            // offer made before the leg was attached (the subscriber has not seen its msid).
+            if leg.ready_after_offer > answered {
+                continue;
+            }
             if leg.payload_type.load(Ordering::Acquire) == NO_PT {
                 match negotiated_payload_type(&leg).await {
                     Some(pt) => {
@@ -167,7 +177,7 @@ impl Room {
                             self.id,
                             leg.publication_track_id,
                             p.id,
-                            leg.ssrc
+                            leg.ssrc()
                         );
                         leg.payload_type.store(pt as u16, Ordering::Release)
                     }
@@ -202,11 +212,11 @@ impl Room {
 /// codecs — the SFU's own registrations, not the subscriber's payload types — so asking too
 /// early gives a plausible but wrong number.
 async fn negotiated_payload_type(leg: &DownTrack) -> Option<u8> {
-    let current = leg.transceiver.current_direction().await.ok()?;
+    let current = leg.slot.transceiver.current_direction().await.ok()?;
     if !current.has_send() {
         return None;
     }
-    let params = leg.sender.get_parameters().await.ok()?;
+    let params = leg.slot.sender.get_parameters().await.ok()?;
     params
         .rtp_parameters
         .codecs

@@ -11,6 +11,7 @@ use super::downtrack::DownTrack;
 use super::live::LiveGuard;
 use super::negotiation::Negotiation;
 use super::publication::Publication;
+use super::slots::SlotTable;
 use super::stats::RateSample;
 
 /// A participant in a room, with its one server-side peer connection.
@@ -27,6 +28,8 @@ pub(super) struct Participant {
     pub(super) publications: Mutex<Vec<Arc<Publication>>>,
     /// Legs of the other participants' tracks forwarded to this participant.
     pub(super) downtracks: Mutex<Vec<Arc<DownTrack>>>,
+    /// The connection's `sendonly` transceivers, used by `downtracks` or free for reuse.
+    pub(super) slots: Arc<SlotTable>,
     pub(super) negotiation: Mutex<Negotiation>,
     /// Byte counts at the previous `get_stats`, for the bitrates.
     pub(super) last_sample: Mutex<RateSample>,

@@ -2,12 +2,14 @@
 //! [`Publication`], is forwarded, and is offered to everybody else in the room.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use webrtc::media_stream::track_remote::TrackRemote;
 
+use super::connection::sfu_codec;
 use super::downtrack::DownTrack;
 use super::forward::forward_loop;
 use super::locks::lock;
@@ -21,8 +23,9 @@ pub(super) struct Publication {
     pub(super) track_id: String,
     pub(super) kind: RtpCodecKind,
     pub(super) codec: RTCRtpCodec,
-    /// The publisher's SSRC for this track: the media SSRC of our PLIs.
-    pub(super) media_ssrc: u32,
+    /// The publisher's SSRC for this track: the media SSRC of our PLIs (0 until known; the
+    /// forward loop keeps it to the SSRC of the packets that actually arrive).
+    pub(super) media_ssrc: AtomicU32,
     pub(super) remote: Arc<dyn TrackRemote>,
     /// The publisher's counters (packets in, PLIs sent to it).
     pub(super) publisher_traffic: Arc<Traffic>,
@@ -40,15 +43,25 @@ impl Room {
         session: u64,
         remote: Arc<dyn TrackRemote>,
     ) {
-        let ssrc = remote.ssrcs().await.first().copied();
+        // `kind` is reliable; the codec (and in principle the SSRC) may not be. webrtc 0.21
+        // copies them into the remote track from the core's receiver when it opens the track,
+        // and a renegotiation landing between the first packet and that copy (another
+        // participant's tracks being offered to this one) has just reset the receiver's track
+        // to "codec unknown"; the copy is never redone for that SSRC. Seen in about one
+        // track in a thousand under `loadtest media-capacity`: giving up there lost that
+        // participant's video (or audio) for the whole visit. The codec is the SFU's one for
+        // the kind (the only one it negotiates); the SSRC is kept from the packets
+        // (`forward_loop`).
         let kind = remote.kind().await;
-        let Some(ssrc) = ssrc else { return };
-        let Some(codec) = remote.codec(ssrc).await else {
-            log::warn!("room {}: track from {participant} without a codec", self.id);
-            return;
-        };
+        let ssrc = remote.ssrcs().await.first().copied();
+        let codec = match ssrc {
+            Some(ssrc) => remote.codec(ssrc).await,
+            None => None,
+        }
+        .filter(|c| !c.mime_type.is_empty())
+        .unwrap_or_else(|| sfu_codec(kind));
         log::debug!(
-            "room {}: {participant} publishes {kind} ssrc {ssrc} ({})",
+            "room {}: {participant} publishes {kind} ssrc {ssrc:?} ({})",
             self.id,
             codec.mime_type
         );
@@ -65,7 +78,7 @@ impl Room {
             track_id: format!("{participant}-{session}-{kind}-{n}"),
             kind,
             codec,
-            media_ssrc: ssrc,
+            media_ssrc: AtomicU32::new(ssrc.unwrap_or(0)),
             remote: Arc::clone(&remote),
             publisher_traffic: Arc::clone(&publisher.traffic),
             legs: RwLock::new(HashMap::new()),

@@ -16,6 +16,7 @@ use super::locks::{lock, write};
 use super::negotiation::Negotiation;
 use super::participant::{Participant, Traffic};
 use super::publication::Publication;
+use super::slots::SlotTable;
 use super::stats::RateSample;
 use crate::error::{MediaError, Result};
 
@@ -105,8 +106,9 @@ impl Room {
         }
         let session = self.next_session.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(PeerShared::new());
+        let slots = Arc::new(SlotTable::default());
         let pc = self
-            .build_peer_connection(participant, session, &shared)
+            .build_peer_connection(participant, session, &shared, &slots)
             .await?;
         let answer = match self.answer_offer(&pc, &shared, offer).await {
             Ok(answer) => answer,
@@ -123,6 +125,7 @@ impl Room {
             traffic: Arc::new(Traffic::default()),
             publications: Mutex::new(Vec::new()),
             downtracks: Mutex::new(Vec::new()),
+            slots,
             negotiation: Mutex::new(Negotiation::default()),
             last_sample: Mutex::new(RateSample {
                 at: Instant::now(),
@@ -216,7 +219,8 @@ impl Room {
             for publication in lock(&other.publications).iter() {
                 write(&publication.legs).remove(participant);
             }
-            // Stop forwarding from the leaver, and take its legs off the other connection.
+            // Stop forwarding from the leaver, and free its legs' slots on the other connection
+            // (inactive at the next offer, reused by the next leg of the same kind).
             let removed: Vec<Arc<DownTrack>> = {
                 let mut legs = lock(&other.downtracks);
                 let (gone, kept): (Vec<_>, Vec<_>) =
@@ -228,8 +232,8 @@ impl Room {
                 continue;
             }
             for leg in &removed {
-                if let Err(e) = other.pc.remove_track(&leg.sender).await {
-                    log::warn!("room {}: remove_track on {}: {e}", self.id, other.id);
+                if let Err(e) = leg.slot.release().await {
+                    log::warn!("room {}: freeing a slot of {}: {e}", self.id, other.id);
                 }
             }
             drop(removed);

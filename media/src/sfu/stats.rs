@@ -51,6 +51,10 @@ pub struct ParticipantStats {
     pub published_tracks: usize,
     /// Legs forwarded to this participant.
     pub subscribed_tracks: usize,
+    /// Transceivers (m-lines) of the SFU's connection to this participant: its own tracks plus
+    /// every leg slot, used or free. Freed slots are reused, so over churn this stays at what
+    /// the most crowded moment needed instead of growing by one per track that came and went.
+    pub transceivers: usize,
 }
 
 /// Byte counts at one `get_stats` (or the join): the base of the next bitrates.
@@ -134,6 +138,7 @@ async fn participant_stats(p: &Participant) -> ParticipantStats {
         .map(|c| c.current_round_trip_time)
         .reduce(f64::min);
     let total = received as i64 + lost.max(0);
+    let transceivers = p.pc.get_transceivers().await.len();
     ParticipantStats {
         participant: p.id.clone(),
         connection_state: p.shared.state.borrow().to_string(),
@@ -156,5 +161,6 @@ async fn participant_stats(p: &Participant) -> ParticipantStats {
         plis_sent_to_publisher: t.plis_received.load(Ordering::Relaxed),
         published_tracks: lock(&p.publications).len(),
         subscribed_tracks: lock(&p.downtracks).len(),
+        transceivers,
     }
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Produces the "Video visits (media worker)" figures in BENCHMARKS.md: how many concurrent
+# 2- and 4-party visits one `media` worker forwards with < 1 % loss (beside a plain UDP relay
+# forwarding the same packets), the worker's CPU per forwarded stream, and the time from a
+# join offer to the other party's first packet (beside two peers connected directly). Each
+# run starts its own `media` worker; reports (one JSON per run) go to $OUT.
+#
+# The capacity runs pin the worker (and the relay baseline) to CPU 0 and the load generator
+# to CPU 1 (PIN=0: no pinning): its webrtc peers need about as much CPU as the worker, so
+# unpinned both saturate the machine together; pinned, the figure is "the worker on one
+# core" and the report says which side ran out first.
+#
+# Needs release builds, which it makes first unless BUILD=0:
+#   cargo build --release -p loadtest -p media
+#
+#   loadtest/run-media-benchmarks.sh
+#   ONLY="join" JOINS=20 loadtest/run-media-benchmarks.sh
+#   VISITS2=8,16,24 ONLY=capacity2 loadtest/run-media-benchmarks.sh
+set -euo pipefail
+cd "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+OUT=${OUT:-/tmp/hb-media-bench}
+BIN=${CARGO_TARGET_DIR:-target}/release
+ONLY=${ONLY:-capacity2 capacity4 join}
+VISITS2=${VISITS2:-1,2,4,8,16,32,48,64,80,96,112,128,144,160}
+VISITS4=${VISITS4:-1,2,4,8,12,16,20,24,28,32,36,40,44,48}
+WINDOW=${WINDOW:-10}
+JOINS=${JOINS:-50}
+mkdir -p "$OUT"
+PINNING=()
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    PINNING=(--worker-cpus 0 --loadgen-cpus 1)
+fi
+
+if [ "${BUILD:-1}" = 1 ]; then
+    cargo build --release -p loadtest -p media
+fi
+
+busy_cores() { # busy cores × 100, averaged over 2 s, from /proc/stat
+    local a b c d e f g h t1 i1 t2 i2
+    read -r _ a b c d e f g h _ </proc/stat; t1=$((a+b+c+d+e+f+g+h)); i1=$((d+e))
+    sleep 2
+    read -r _ a b c d e f g h _ </proc/stat; t2=$((a+b+c+d+e+f+g+h)); i2=$((d+e))
+    echo $(( ((t2 - t1) - (i2 - i1)) * 100 * $(nproc) / (t2 - t1 > 0 ? t2 - t1 : 1) ))
+}
+
+# The machine is shared: wait (up to QUIET_WAIT seconds, 0 = never) until others use at
+# most QUIET_MAX hundredths of a core before each run. Each step of a report shows what
+# other processes used during its window anyway (cpu.other_cpu_secs).
+wait_quiet() {
+    local deadline=$((SECONDS + ${QUIET_WAIT:-180})) b
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        b=$(busy_cores)
+        [ "$b" -le "${QUIET_MAX:-25}" ] && return 0
+        echo "   machine busy ($b/100 cores in use by other processes); waiting" >&2
+    done
+    [ "${QUIET_WAIT:-180}" -eq 0 ] || echo "   still busy; measuring anyway" >&2
+}
+
+run() { # run <name> <loadtest args...>
+    local name=$1; shift
+    wait_quiet
+    echo "== $name" >&2
+    local t0=$SECONDS
+    "$BIN/loadtest" "$@" >"$OUT/$name.json"
+    echo "== $name: $((SECONDS - t0)) s" >&2
+    cat "$OUT/$name.json"; echo
+}
+
+for scenario in $ONLY; do
+case $scenario in
+capacity2)
+    run media-capacity-2 media-capacity --media-bin "$BIN/media" --parties 2 \
+        --visits "$VISITS2" --window-secs "$WINDOW" "${PINNING[@]}"
+    ;;
+capacity4)
+    run media-capacity-4 media-capacity --media-bin "$BIN/media" --parties 4 \
+        --visits "$VISITS4" --window-secs "$WINDOW" "${PINNING[@]}"
+    ;;
+join)
+    run media-join media-join --media-bin "$BIN/media" --joins "$JOINS"
+    ;;
+*) echo "unknown scenario $scenario (capacity2, capacity4, join)" >&2; exit 2 ;;
+esac
+done
