@@ -18,5 +18,5 @@ mod scheduling;
 mod support;
 mod tls;
 mod visits;
-mod visits_faults;
 mod visits_browser;
+mod visits_faults;
