@@ -8,6 +8,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 
 use crate::{
     auth::tokens::TokenSigner,
@@ -173,7 +174,14 @@ impl Server {
             }
             None => {
                 tracing::info!(%addr, "serving HTTP");
-                let listener = tokio::net::TcpListener::from_std(self.listener)?;
+                // Small frames (pushes, replies) go out at once: without TCP_NODELAY a
+                // push that follows an unacknowledged one waits for the peer's delayed
+                // ACK (~40 ms). axum-server's TLS acceptor already sets it.
+                let listener = tokio::net::TcpListener::from_std(self.listener)?.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
                 let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     shutdown.await;
