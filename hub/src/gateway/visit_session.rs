@@ -258,7 +258,11 @@ impl VisitSession {
         }
         if me_now.state == ParticipantState::Admitted {
             // Rejoining (a reload, a reconnect): the grant comes at once.
-            let _ = queue.try_send(admitted_push(state, &visit_id, &me_now));
+            push_all(
+                &queue,
+                killer,
+                vec![admitted_frame(state, &visit_id, &me_now)],
+            );
         }
         audit_join(state, &after, &me_now).await;
         Ok(json!({
@@ -407,21 +411,23 @@ async fn audit_join(state: &AppState, loaded: &Loaded, me: &Participant) {
 }
 
 /// `visit_admitted`: a fresh media grant and the ICE servers for this participant.
-fn admitted_push(state: &AppState, visit_id: &str, me: &Participant) -> Outbound {
+fn admitted_frame(state: &AppState, visit_id: &str, me: &Participant) -> Value {
     let now = state.clock.now_ms();
-    let grant = state
+    let grant = match state
         .visits
         .grants
         .issue(&VisitId::from(visit_id), &me.id, me.role, now)
-        .map(|g| g.token)
-        .unwrap_or_default();
+    {
+        Ok(g) => g.token,
+        Err(e) => {
+            // The client's offer then fails with `grant_invalid` and it joins again.
+            tracing::error!(error = %e, "cannot sign a media grant");
+            String::new()
+        }
+    };
     let ice = state.visits.ice.ice_servers(&me.id, now);
-    Outbound::Push(
-        json!({ "type": "visit_admitted", "visit": visit_id, "grant": grant,
-                "ice_servers": ice.ice_servers })
-        .to_string()
-        .into(),
-    )
+    json!({ "type": "visit_admitted", "visit": visit_id, "grant": grant,
+            "ice_servers": ice.ice_servers })
 }
 
 /// Forwards the visit's bus events to the socket: state changes to everyone on it, media
@@ -472,13 +478,7 @@ async fn forward(
                         .map(str::to_owned);
                     let now_admitted = mine.as_deref() == Some("admitted");
                     if now_admitted && !admitted {
-                        let me_admitted = Participant {
-                            state: ParticipantState::Admitted,
-                            ..me.clone()
-                        };
-                        if let Outbound::Push(f) = admitted_push(&state, &visit_id, &me_admitted) {
-                            frames.push(serde_json::from_str(&f).unwrap_or_default());
-                        }
+                        frames.push(admitted_frame(&state, &visit_id, &me));
                     }
                     admitted = now_admitted;
                 }

@@ -14,11 +14,10 @@ mod queries;
 mod stats;
 mod view;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use serde_json::json;
 use signaling::{
-    ParticipantId, VisitId,
     grants::GrantSigner,
     ice::IceServerProvider,
     visit::{Actor, Role, Transition, Visit, VisitError, VisitPolicy},
@@ -184,13 +183,18 @@ impl Loaded {
 }
 
 pub async fn load(conn: &mut Conn, visit_id: &str) -> Result<Option<Loaded>> {
-    let Some(row) = store::by_id(conn, visit_id).await? else {
-        return Ok(None);
-    };
+    match store::by_id(conn, visit_id).await? {
+        Some(row) => Ok(Some(from_row(conn, row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Decodes a fetched row's snapshot and adds its people's names.
+pub async fn from_row(conn: &mut Conn, row: VisitRow) -> Result<Loaded> {
     let visit: Visit = serde_json::from_str(&row.snapshot)
-        .map_err(|e| Error::internal(anyhow::anyhow!("visit {visit_id} snapshot: {e}")))?;
-    let people = store::participants(conn, visit_id).await?;
-    Ok(Some(Loaded { row, visit, people }))
+        .map_err(|e| Error::internal(anyhow::anyhow!("visit {} snapshot: {e}", row.id)))?;
+    let people = store::participants(conn, &row.id).await?;
+    Ok(Loaded { row, visit, people })
 }
 
 /// Loads a visit or answers `visit_not_found`.
@@ -332,14 +336,3 @@ pub(crate) async fn publish(
 pub fn actor_of(p: &signaling::visit::Participant) -> Actor {
     Actor::participant(p.id.clone(), p.role)
 }
-
-pub fn visit_id(id: &str) -> VisitId {
-    VisitId::from(id)
-}
-
-pub fn participant_id(id: &str) -> ParticipantId {
-    ParticipantId::from(id)
-}
-
-/// Shared handle type used by the gateway.
-pub type SharedVisits = Arc<Visits>;

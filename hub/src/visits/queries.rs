@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use super::{VisitView, load};
+use super::{VisitView, from_row};
 use crate::{
     accounts::{Principal, RequestMeta},
     audit::{self, AuditEvent, Outcome},
@@ -53,9 +53,7 @@ pub async fn list_mine(
     let rows = store::for_user(&mut conn, &principal.user_id, from, to).await?;
     let mut views = Vec::with_capacity(rows.len());
     for row in rows {
-        if let Some(loaded) = load(&mut conn, &row.id).await? {
-            views.push(loaded.view());
-        }
+        views.push(from_row(&mut conn, row).await?.view());
     }
     drop(conn);
     let tx = state.store.begin_write().await?;
