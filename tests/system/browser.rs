@@ -235,7 +235,6 @@ async fn two_clinicians_chat_in_a_real_browser() {
     if !tools_present() {
         return;
     }
-    let browser_dir = repo_root().join("tests/browser");
     let BrowserHub {
         server,
         base,
@@ -281,32 +280,56 @@ async fn two_clinicians_chat_in_a_real_browser() {
     .await;
     let room_id = room["id"].as_str().expect("room id").to_owned();
 
-    // The browser run, with its output in files (no pipe to fill up) and a
-    // limit, so a hung browser cannot hang the test.
+    run_browser_script(
+        server,
+        &data_dir,
+        "chat.mjs",
+        &[
+            ("HB_USER_A_EMAIL", "ana@example.org".into()),
+            ("HB_USER_A_PASSWORD", PASSWORD.into()),
+            ("HB_USER_B_EMAIL", "ben@example.org".into()),
+            ("HB_USER_B_PASSWORD", PASSWORD.into()),
+            ("HB_ROOM_ID", room_id),
+        ],
+        BROWSER_LIMIT,
+    )
+    .await;
+}
+
+/// Runs `tests/browser/<script>` against `server` with `env` (plus `HUB_URL`,
+/// `CHROMIUM_PATH`, `HB_ARTIFACTS_DIR`), its output in files (no pipe to fill up) and
+/// under `limit`, so a hung browser cannot hang the test; stops the hub and asserts
+/// the script reported every check passed.
+pub(crate) async fn run_browser_script(
+    server: HubProcess,
+    data_dir: &Path,
+    script: &str,
+    env: &[(&str, String)],
+    limit: Duration,
+) {
+    let browser_dir = repo_root().join("tests/browser");
     let run_dir = data_dir.parent().expect("parent").to_path_buf();
     let stdout_file = std::fs::File::create(run_dir.join("browser.out")).expect("output file");
     let stderr_file = std::fs::File::create(run_dir.join("browser.err")).expect("output file");
-    let mut child = Command::new("node")
-        .arg(browser_dir.join("chat.mjs"))
+    let mut command = Command::new("node");
+    command
+        .arg(browser_dir.join(script))
         .current_dir(&browser_dir)
-        .env("HUB_URL", &base)
-        .env("HB_USER_A_EMAIL", "ana@example.org")
-        .env("HB_USER_A_PASSWORD", PASSWORD)
-        .env("HB_USER_B_EMAIL", "ben@example.org")
-        .env("HB_USER_B_PASSWORD", PASSWORD)
-        .env("HB_ROOM_ID", &room_id)
+        .env("HUB_URL", &server.base)
         .env("CHROMIUM_PATH", chromium_path())
         .env("HB_ARTIFACTS_DIR", run_dir.join("artifacts"))
         .stdout(stdout_file)
-        .stderr(stderr_file)
-        .spawn()
-        .expect("spawn node chat.mjs");
+        .stderr(stderr_file);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("spawn node");
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             break Some(status);
         }
-        if started.elapsed() > BROWSER_LIMIT {
+        if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
             break None;
@@ -315,13 +338,14 @@ async fn two_clinicians_chat_in_a_real_browser() {
     };
     let stdout = std::fs::read_to_string(run_dir.join("browser.out")).unwrap_or_default();
     let stderr = std::fs::read_to_string(run_dir.join("browser.err")).unwrap_or_default();
+    let hub_log = std::fs::read_to_string(data_dir.join("hub.log")).unwrap_or_default();
     drop(server);
     let status = status.unwrap_or_else(|| {
-        panic!("the browser test did not finish within {BROWSER_LIMIT:?}\n{stdout}\n{stderr}")
+        panic!("{script} did not finish within {limit:?}\n{stdout}\n{stderr}\nhub log:\n{hub_log}")
     });
     assert!(
         status.success(),
-        "the browser test failed ({status}):\n{stdout}\n{stderr}"
+        "{script} failed ({status}):\n{stdout}\n{stderr}\nhub log:\n{hub_log}"
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}\n{stderr}");
     let _ = std::fs::remove_dir_all(&run_dir);

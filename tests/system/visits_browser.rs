@@ -6,15 +6,12 @@
 //! and the end of the visit show. Without Node.js or Chromium the test says so and
 //! skips, unless `HUB_TEST_REQUIRE_SERVICES=1`, where it fails.
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::browser::{
-    BrowserHub, PASSWORD, browser_hub, call, chromium_path, login, repo_root, run_node_unit_tests,
+    BrowserHub, PASSWORD, browser_hub, call, login, run_browser_script, run_node_unit_tests,
     tools_present,
 };
 
@@ -33,7 +30,6 @@ async fn a_patient_a_clinician_and_an_interpreter_see_and_hear_each_other() {
     if !tools_present() {
         return;
     }
-    let browser_dir = repo_root().join("tests/browser");
     let BrowserHub {
         server,
         base,
@@ -86,49 +82,18 @@ async fn a_patient_a_clinician_and_an_interpreter_see_and_hear_each_other() {
         .to_owned();
     assert!(link.contains("/visit#t="), "{link}");
 
-    let run_dir = data_dir.parent().expect("parent").to_path_buf();
-    let stdout_file = std::fs::File::create(run_dir.join("browser.out")).expect("output file");
-    let stderr_file = std::fs::File::create(run_dir.join("browser.err")).expect("output file");
-    let mut child = Command::new("node")
-        .arg(browser_dir.join("visit.mjs"))
-        .current_dir(&browser_dir)
-        .env("HUB_URL", &base)
-        .env("HB_CLINICIAN_EMAIL", email)
-        .env("HB_CLINICIAN_PASSWORD", PASSWORD)
-        .env("HB_VISIT_ID", &visit_id)
-        .env("HB_PATIENT_LINK", &link)
-        .env("HB_PATIENT_NAME", "Pat Doe")
-        .env("CHROMIUM_PATH", chromium_path())
-        .env("HB_ARTIFACTS_DIR", run_dir.join("artifacts"))
-        .stdout(stdout_file)
-        .stderr(stderr_file)
-        .spawn()
-        .expect("spawn node visit.mjs");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break Some(status);
-        }
-        if started.elapsed() > BROWSER_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let stdout = std::fs::read_to_string(run_dir.join("browser.out")).unwrap_or_default();
-    let stderr = std::fs::read_to_string(run_dir.join("browser.err")).unwrap_or_default();
-    let hub_log = std::fs::read_to_string(data_dir.join("hub.log")).unwrap_or_default();
-    drop(server);
-    let status = status.unwrap_or_else(|| {
-        panic!(
-            "the browser test did not finish within {BROWSER_LIMIT:?}\n{stdout}\n{stderr}\nhub log:\n{hub_log}"
-        )
-    });
-    assert!(
-        status.success(),
-        "the browser test failed ({status}):\n{stdout}\n{stderr}\nhub log:\n{hub_log}"
-    );
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}\n{stderr}");
-    let _ = std::fs::remove_dir_all(&run_dir);
+    run_browser_script(
+        server,
+        &data_dir,
+        "visit.mjs",
+        &[
+            ("HB_CLINICIAN_EMAIL", email.into()),
+            ("HB_CLINICIAN_PASSWORD", PASSWORD.into()),
+            ("HB_VISIT_ID", visit_id),
+            ("HB_PATIENT_LINK", link),
+            ("HB_PATIENT_NAME", "Pat Doe".into()),
+        ],
+        BROWSER_LIMIT,
+    )
+    .await;
 }
