@@ -46,6 +46,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Seals PHI text stored before it was encrypted at rest (see `store::seal_backfill`),
+/// before the node serves, so every value it reads back was written sealed or was
+/// sealed here.
+async fn seal_plaintext_phi(store: &Store, keyring: &crate::crypto::Keyring) -> anyhow::Result<()> {
+    let mut conn = store.conn().await.context("database")?;
+    let sealed = crate::store::seal_backfill::run(&mut conn, keyring)
+        .await
+        .context("sealing plaintext PHI")?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed PHI values stored before encryption at rest");
+    }
+    Ok(())
+}
+
 /// The data directory holds patient data and keys: only the hub's user may enter.
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -82,6 +96,7 @@ impl Server {
         }
         let secrets = secrets::load(&config)?;
         let store = open_store(&config).await?;
+        seal_plaintext_phi(&store, &secrets.keyring).await?;
         let bus = build_bus(&config).await?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -14,6 +14,7 @@ mod live_limits;
 mod mfa;
 mod notifications;
 mod orgs;
+mod phi_at_rest;
 mod scheduling;
 mod support;
 mod tls;

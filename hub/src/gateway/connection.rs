@@ -705,7 +705,7 @@ impl Connection {
             return Err(room_not_found());
         }
         let mut conn = self.state.store.conn().await.map_err(Error::from)?;
-        let row = room_store::by_id(&mut conn, room)
+        let row = room_store::by_id(&mut conn, &self.state.keyring, room)
             .await
             .map_err(Error::from)?
             .ok_or_else(room_not_found)?;

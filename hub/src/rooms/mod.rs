@@ -66,7 +66,7 @@ pub async fn context(
     user_id: &str,
 ) -> Result<Option<RoomContext>> {
     let mut conn = state.store.conn().await?;
-    let Some(room) = rooms::by_id(&mut conn, room_id).await? else {
+    let Some(room) = rooms::by_id(&mut conn, &state.keyring, room_id).await? else {
         return Ok(None);
     };
     let member = rooms::member(&mut conn, room_id, user_id).await?.is_some();
@@ -255,7 +255,7 @@ pub async fn create(
     members.dedup();
     if input.kind == RoomKind::Direct
         && let Some(p) = &patient_id
-        && rooms::direct_thread(&mut tx, &ctx.org_id, p)
+        && rooms::direct_thread(&mut tx, &state.keyring, &ctx.org_id, p)
             .await?
             .is_some()
     {
@@ -275,7 +275,7 @@ pub async fn create(
         created_by: caller.user_id.clone(),
         created_at: now,
     };
-    rooms::insert_room(&mut tx, &row)
+    rooms::insert_room(&mut tx, &state.keyring, &row)
         .await
         .map_err(unique_direct)?;
     rooms::insert_org(&mut tx, &row.id, &ctx.org_id, "owner", &caller.user_id, now).await?;
@@ -318,7 +318,7 @@ fn new_epoch() -> String {
 /// The caller's rooms with unread counts.
 pub async fn list_mine(state: &AppState, caller: &Principal) -> Result<RoomList> {
     let mut conn = state.store.conn().await?;
-    let rooms = rooms::for_user(&mut conn, &caller.user_id)
+    let rooms = rooms::for_user(&mut conn, &state.keyring, &caller.user_id)
         .await?
         .into_iter()
         .map(|r| {
@@ -335,7 +335,7 @@ pub async fn list_mine(state: &AppState, caller: &Principal) -> Result<RoomList>
 /// One room with its members and organizations.
 pub async fn get(state: &AppState, room_id: &str) -> Result<RoomView> {
     let mut conn = state.store.conn().await?;
-    let row = rooms::by_id(&mut conn, room_id)
+    let row = rooms::by_id(&mut conn, &state.keyring, room_id)
         .await?
         .ok_or(Error::NotFound("room"))?;
     let members = rooms::members(&mut conn, room_id).await?;

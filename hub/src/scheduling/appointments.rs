@@ -10,6 +10,7 @@ use crate::{
     audit::{self, AuditEvent, Outcome},
     bus::Event,
     clock::rfc3339,
+    crypto::Keyring,
     domain::Role,
     error::{Error, Result},
     notifications::appointments::{self as notices, Change},
@@ -211,7 +212,7 @@ pub async fn book(
         cancel_reason: None,
         rescheduled_from: None,
     };
-    store::insert_appointment(&mut tx, &row).await?;
+    store::insert_appointment(&mut tx, &state.keyring, &row).await?;
     store::claim(&mut tx, &row.provider_id, &row.id, start, end)
         .await
         .map_err(slot_taken)?;
@@ -226,11 +227,12 @@ pub async fn book(
 /// Loads an appointment the caller may change: its patient, or the care team.
 async fn changeable(
     conn: &mut Conn,
+    keyring: &Keyring,
     caller: &Principal,
     ctx: &OrgContext,
     id: &str,
 ) -> Result<store::AppointmentRow> {
-    let row = store::appointment(conn, &ctx.org_id, id)
+    let row = store::appointment(conn, keyring, &ctx.org_id, id)
         .await?
         .ok_or(Error::NotFound("appointment"))?;
     if !policy::may_change_appointment(ctx.role, &caller.user_id, &row.patient_id) {
@@ -256,8 +258,8 @@ pub async fn cancel(
     let reason = check_reason("reason", Some(&input.reason), true)?.unwrap_or_default();
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let mut row = changeable(&mut tx, caller, ctx, id).await?;
-    if !store::cancel(&mut tx, id, &caller.user_id, &reason, now).await? {
+    let mut row = changeable(&mut tx, &state.keyring, caller, ctx, id).await?;
+    if !store::cancel(&mut tx, &state.keyring, id, &caller.user_id, &reason, now).await? {
         return Err(Error::conflict(
             "not_booked",
             "this appointment is already cancelled",
@@ -286,8 +288,8 @@ pub async fn reschedule(
     let start = parse_instant("starts_at", &input.starts_at)?;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    let old = changeable(&mut tx, caller, ctx, id).await?;
-    store::cancel(&mut tx, id, &caller.user_id, &reason, now).await?;
+    let old = changeable(&mut tx, &state.keyring, caller, ctx, id).await?;
+    store::cancel(&mut tx, &state.keyring, id, &caller.user_id, &reason, now).await?;
     store::release(&mut tx, id).await?;
     let duration = u32::try_from((old.ends_at - old.starts_at) / 60_000).unwrap_or(0);
     let end = check_slot(&mut tx, &ctx.org_id, &old.provider_id, duration, start, now).await?;
@@ -301,7 +303,7 @@ pub async fn reschedule(
         rescheduled_from: Some(old.id.clone()),
         ..old
     };
-    store::insert_appointment(&mut tx, &row).await?;
+    store::insert_appointment(&mut tx, &state.keyring, &row).await?;
     store::claim(&mut tx, &row.provider_id, &row.id, start, end)
         .await
         .map_err(slot_taken)?;
@@ -379,9 +381,11 @@ async fn commit(
 pub async fn list_mine(state: &AppState, caller: &Principal) -> Result<Vec<AppointmentView>> {
     let mut conn = state.store.conn().await?;
     let from = state.clock.now_ms() - 86_400_000;
-    Ok(store::for_user(&mut conn, &caller.user_id, from)
-        .await?
-        .into_iter()
-        .map(view)
-        .collect())
+    Ok(
+        store::for_user(&mut conn, &state.keyring, &caller.user_id, from)
+            .await?
+            .into_iter()
+            .map(view)
+            .collect(),
+    )
 }

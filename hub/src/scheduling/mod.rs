@@ -378,6 +378,7 @@ pub async fn add_exception(
     require_provider(&mut tx, &ctx.org_id, provider_id).await?;
     store::insert_exception(
         &mut tx,
+        &state.keyring,
         &store::NewException {
             id: &id,
             provider_id,

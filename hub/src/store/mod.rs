@@ -15,6 +15,8 @@ pub mod orgs;
 pub mod presence;
 pub mod rooms;
 pub mod scheduling;
+pub mod seal_backfill;
+pub mod sealed;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

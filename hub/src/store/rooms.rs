@@ -1,6 +1,7 @@
 //! Rooms, their members and organizations, and their event streams.
 
-use super::{Conn, StoreError};
+use super::{Conn, StoreError, sealed};
+use crate::crypto::Keyring;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoomRow {
@@ -61,7 +62,18 @@ pub struct EventRow {
 const EVENT_COLUMNS: &str =
     "room_id, seq, id, kind, message_id, sender_id, client_id, key_id, body, created_at";
 
-pub async fn insert_room(conn: &mut Conn, r: &RoomRow) -> Result<(), StoreError> {
+/// Decrypts the title of a room read from the database.
+fn open_room(keyring: &Keyring, mut room: RoomRow) -> Result<RoomRow, StoreError> {
+    room.title = sealed::ROOM_TITLE.open(keyring, &room.id, room.title)?;
+    Ok(room)
+}
+
+/// Inserts a room; its title is sealed (PHI: case rooms are often named after the case).
+pub async fn insert_room(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    r: &RoomRow,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO rooms (id, org_id, kind, title, patient_id, epoch, last_seq, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -69,7 +81,7 @@ pub async fn insert_room(conn: &mut Conn, r: &RoomRow) -> Result<(), StoreError>
     .bind(&r.id)
     .bind(&r.org_id)
     .bind(&r.kind)
-    .bind(&r.title)
+    .bind(sealed::ROOM_TITLE.seal(keyring, &r.id, &r.title))
     .bind(&r.patient_id)
     .bind(&r.epoch)
     .bind(r.last_seq)
@@ -83,6 +95,7 @@ pub async fn insert_room(conn: &mut Conn, r: &RoomRow) -> Result<(), StoreError>
 /// The direct thread of `patient_id` in `org_id`, if one exists.
 pub async fn direct_thread(
     conn: &mut Conn,
+    keyring: &Keyring,
     org_id: &str,
     patient_id: &str,
 ) -> Result<Option<RoomRow>, StoreError> {
@@ -90,23 +103,33 @@ pub async fn direct_thread(
         "SELECT {ROOM_COLUMNS} FROM rooms r \
          WHERE r.org_id = $1 AND r.patient_id = $2 AND r.kind = 'direct'"
     ));
-    Ok(sqlx::query_as(sql)
+    let row: Option<RoomRow> = sqlx::query_as(sql)
         .bind(org_id)
         .bind(patient_id)
         .fetch_optional(conn)
-        .await?)
+        .await?;
+    row.map(|r| open_room(keyring, r)).transpose()
 }
 
-pub async fn by_id(conn: &mut Conn, id: &str) -> Result<Option<RoomRow>, StoreError> {
+pub async fn by_id(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    id: &str,
+) -> Result<Option<RoomRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1"
     ));
-    Ok(sqlx::query_as(sql).bind(id).fetch_optional(conn).await?)
+    let row: Option<RoomRow> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+    row.map(|r| open_room(keyring, r)).transpose()
 }
 
 /// The rooms `user_id` belongs to, newest first, with unread counts (messages
 /// from others after the member's last read offset).
-pub async fn for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<MyRoomRow>, StoreError> {
+pub async fn for_user(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    user_id: &str,
+) -> Result<Vec<MyRoomRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS}, m.last_read_seq, \
            (SELECT COUNT(*) FROM room_events e WHERE e.room_id = r.id AND e.seq > m.last_read_seq \
@@ -114,7 +137,13 @@ pub async fn for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<MyRoomRow>, 
          FROM room_members m JOIN rooms r ON r.id = m.room_id \
          WHERE m.user_id = $1 ORDER BY r.created_at DESC, r.id DESC"
     ));
-    Ok(sqlx::query_as(sql).bind(user_id).fetch_all(conn).await?)
+    let rows: Vec<MyRoomRow> = sqlx::query_as(sql).bind(user_id).fetch_all(conn).await?;
+    rows.into_iter()
+        .map(|mut r| {
+            r.room = open_room(keyring, r.room)?;
+            Ok(r)
+        })
+        .collect()
 }
 
 pub async fn insert_org(

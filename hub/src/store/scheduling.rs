@@ -1,7 +1,8 @@
 //! Appointment types, providers' weekly hours and exceptions, appointments and
 //! the slot claims that make double booking impossible.
 
-use super::{Conn, StoreError};
+use super::{Conn, StoreError, sealed};
+use crate::crypto::Keyring;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TypeRow {
@@ -41,6 +42,17 @@ pub struct AppointmentRow {
 
 const APPOINTMENT_COLUMNS: &str = "id, org_id, provider_id, patient_id, type_id, starts_at, ends_at, status, \
      reason, booked_by, booked_at, cancelled_by, cancelled_at, cancel_reason, rescheduled_from";
+
+/// Decrypts the reasons of an appointment read from the database.
+fn open_appointment(
+    keyring: &Keyring,
+    mut a: AppointmentRow,
+) -> Result<AppointmentRow, StoreError> {
+    a.reason = sealed::APPOINTMENT_REASON.open_opt(keyring, &a.id, a.reason)?;
+    a.cancel_reason =
+        sealed::APPOINTMENT_CANCEL_REASON.open_opt(keyring, &a.id, a.cancel_reason)?;
+    Ok(a)
+}
 
 /// The claim granule: appointments start and end on this grid.
 pub const GRANULE_MS: i64 = 5 * 60 * 1000;
@@ -163,7 +175,12 @@ pub struct NewException<'a> {
     pub now: i64,
 }
 
-pub async fn insert_exception(conn: &mut Conn, e: &NewException<'_>) -> Result<(), StoreError> {
+/// Inserts an exception; its reason is sealed (leave reasons can be medical).
+pub async fn insert_exception(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    e: &NewException<'_>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO availability_exceptions (id, provider_id, org_id, starts_at, ends_at, reason, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -173,7 +190,7 @@ pub async fn insert_exception(conn: &mut Conn, e: &NewException<'_>) -> Result<(
     .bind(e.org_id)
     .bind(e.starts_at)
     .bind(e.ends_at)
-    .bind(e.reason)
+    .bind(sealed::EXCEPTION_REASON.seal(keyring, e.id, e.reason))
     .bind(e.created_by)
     .bind(e.now)
     .execute(conn)
@@ -204,7 +221,12 @@ pub async fn busy(
     .await?)
 }
 
-pub async fn insert_appointment(conn: &mut Conn, a: &AppointmentRow) -> Result<(), StoreError> {
+/// Inserts a booked appointment; its reason is sealed.
+pub async fn insert_appointment(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    a: &AppointmentRow,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO appointments (id, org_id, provider_id, patient_id, type_id, starts_at, ends_at, status, \
            reason, booked_by, booked_at, rescheduled_from) \
@@ -217,7 +239,7 @@ pub async fn insert_appointment(conn: &mut Conn, a: &AppointmentRow) -> Result<(
     .bind(&a.type_id)
     .bind(a.starts_at)
     .bind(a.ends_at)
-    .bind(&a.reason)
+    .bind(sealed::APPOINTMENT_REASON.seal_opt(keyring, &a.id, a.reason.as_deref()))
     .bind(&a.booked_by)
     .bind(a.booked_at)
     .bind(&a.rescheduled_from)
@@ -258,9 +280,10 @@ pub async fn release(conn: &mut Conn, appointment_id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-/// Marks a booked appointment cancelled; false if it was not booked.
+/// Marks a booked appointment cancelled, with its reason sealed; false if it was not booked.
 pub async fn cancel(
     conn: &mut Conn,
+    keyring: &Keyring,
     id: &str,
     by: &str,
     reason: &str,
@@ -273,7 +296,7 @@ pub async fn cancel(
     .bind(id)
     .bind(by)
     .bind(now)
-    .bind(reason)
+    .bind(sealed::APPOINTMENT_CANCEL_REASON.seal(keyring, id, reason))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -281,22 +304,25 @@ pub async fn cancel(
 
 pub async fn appointment(
     conn: &mut Conn,
+    keyring: &Keyring,
     org_id: &str,
     id: &str,
 ) -> Result<Option<AppointmentRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE org_id = $1 AND id = $2"
     ));
-    Ok(sqlx::query_as(sql)
+    let row: Option<AppointmentRow> = sqlx::query_as(sql)
         .bind(org_id)
         .bind(id)
         .fetch_optional(conn)
-        .await?)
+        .await?;
+    row.map(|a| open_appointment(keyring, a)).transpose()
 }
 
 /// A user's appointments as patient or provider, from `from` on, by start.
 pub async fn for_user(
     conn: &mut Conn,
+    keyring: &Keyring,
     user_id: &str,
     from: i64,
 ) -> Result<Vec<AppointmentRow>, StoreError> {
@@ -304,11 +330,14 @@ pub async fn for_user(
         "SELECT {APPOINTMENT_COLUMNS} FROM appointments \
          WHERE (patient_id = $1 OR provider_id = $1) AND ends_at > $2 ORDER BY starts_at, id"
     ));
-    Ok(sqlx::query_as(sql)
+    let rows: Vec<AppointmentRow> = sqlx::query_as(sql)
         .bind(user_id)
         .bind(from)
         .fetch_all(conn)
-        .await?)
+        .await?;
+    rows.into_iter()
+        .map(|a| open_appointment(keyring, a))
+        .collect()
 }
 
 /// Sets (or rotates) a user's calendar feed secret, stored hashed.
@@ -358,7 +387,8 @@ pub struct FeedRow {
     pub org_name: String,
 }
 
-/// A user's appointments (as patient or provider) ending after `from`.
+/// A user's appointments (as patient or provider) ending after `from`. A calendar
+/// never shows reasons, so they are not read (`None`), not even sealed.
 pub async fn feed_rows(
     conn: &mut Conn,
     user_id: &str,
@@ -366,8 +396,8 @@ pub async fn feed_rows(
 ) -> Result<Vec<FeedRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT a.id, a.org_id, a.provider_id, a.patient_id, a.type_id, a.starts_at, a.ends_at, a.status, \
-           a.reason, a.booked_by, a.booked_at, a.cancelled_by, a.cancelled_at, a.cancel_reason, a.rescheduled_from, \
-           t.name AS type_name, o.name AS org_name \
+           CAST(NULL AS TEXT) AS reason, a.booked_by, a.booked_at, a.cancelled_by, a.cancelled_at, \
+           CAST(NULL AS TEXT) AS cancel_reason, a.rescheduled_from, t.name AS type_name, o.name AS org_name \
          FROM appointments a JOIN appointment_types t ON t.id = a.type_id \
            JOIN organizations o ON o.id = a.org_id \
          WHERE (a.patient_id = $1 OR a.provider_id = $1) AND a.ends_at > $2 \

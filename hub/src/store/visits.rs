@@ -1,7 +1,11 @@
 //! Video visits: the state machine's snapshot, participants' names, the event log and
 //! visit links.
 
-use super::{Conn, StoreError};
+use super::{
+    Conn, StoreError,
+    sealed::{self, participant_row},
+};
+use crate::crypto::Keyring;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct VisitRow {
@@ -127,7 +131,13 @@ pub async fn for_user(
         .await?)
 }
 
-pub async fn insert_participant(conn: &mut Conn, p: &ParticipantRow) -> Result<(), StoreError> {
+/// Inserts a participant; the display name is sealed (a guest's name is whatever the
+/// host typed, and every name ties a person to a clinical visit).
+pub async fn insert_participant(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    p: &ParticipantRow,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO visit_participants (visit_id, participant_id, role, user_id, display_name) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -136,7 +146,11 @@ pub async fn insert_participant(conn: &mut Conn, p: &ParticipantRow) -> Result<(
     .bind(&p.participant_id)
     .bind(&p.role)
     .bind(&p.user_id)
-    .bind(&p.display_name)
+    .bind(sealed::PARTICIPANT_NAME.seal(
+        keyring,
+        &participant_row(&p.visit_id, &p.participant_id),
+        &p.display_name,
+    ))
     .execute(conn)
     .await?;
     Ok(())
@@ -144,15 +158,23 @@ pub async fn insert_participant(conn: &mut Conn, p: &ParticipantRow) -> Result<(
 
 pub async fn participants(
     conn: &mut Conn,
+    keyring: &Keyring,
     visit_id: &str,
 ) -> Result<Vec<ParticipantRow>, StoreError> {
-    Ok(sqlx::query_as(
+    let rows: Vec<ParticipantRow> = sqlx::query_as(
         "SELECT visit_id, participant_id, role, user_id, display_name FROM visit_participants \
          WHERE visit_id = $1 ORDER BY participant_id",
     )
     .bind(visit_id)
     .fetch_all(conn)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|mut p| {
+            let row_id = participant_row(&p.visit_id, &p.participant_id);
+            p.display_name = sealed::PARTICIPANT_NAME.open(keyring, &row_id, p.display_name)?;
+            Ok(p)
+        })
+        .collect()
 }
 
 pub async fn insert_event(

@@ -208,7 +208,7 @@ pub(crate) async fn insert_visit(
         },
     ];
     for p in &people_rows {
-        store::insert_participant(conn, p).await?;
+        store::insert_participant(conn, &state.keyring, p).await?;
     }
     store_events(conn, &created).await?;
     let link = issue_link(state, conn, &visit, &patient, created_by).await?;
@@ -309,6 +309,7 @@ pub async fn invite(
         let mut conn = state.store.conn().await?;
         store::insert_participant(
             &mut conn,
+            &state.keyring,
             &ParticipantRow {
                 visit_id: visit_id.to_owned(),
                 participant_id: guest.as_str().to_owned(),

@@ -38,6 +38,7 @@ pub use view::{ParticipantView, VisitView, view};
 use crate::{
     bus::Event,
     config::Config,
+    crypto::Keyring,
     error::{Error, Result},
     state::AppState,
     store::{
@@ -182,25 +183,25 @@ impl Loaded {
     }
 }
 
-pub async fn load(conn: &mut Conn, visit_id: &str) -> Result<Option<Loaded>> {
+pub async fn load(conn: &mut Conn, keyring: &Keyring, visit_id: &str) -> Result<Option<Loaded>> {
     match store::by_id(conn, visit_id).await? {
-        Some(row) => Ok(Some(from_row(conn, row).await?)),
+        Some(row) => Ok(Some(from_row(conn, keyring, row).await?)),
         None => Ok(None),
     }
 }
 
 /// Decodes a fetched row's snapshot and adds its people's names.
-pub async fn from_row(conn: &mut Conn, row: VisitRow) -> Result<Loaded> {
+pub async fn from_row(conn: &mut Conn, keyring: &Keyring, row: VisitRow) -> Result<Loaded> {
     let visit: Visit = serde_json::from_str(&row.snapshot)
         .map_err(|e| Error::internal(anyhow::anyhow!("visit {} snapshot: {e}", row.id)))?;
-    let people = store::participants(conn, &row.id).await?;
+    let people = store::participants(conn, keyring, &row.id).await?;
     Ok(Loaded { row, visit, people })
 }
 
 /// Loads a visit or answers `visit_not_found`.
 pub async fn get(state: &AppState, visit_id: &str) -> Result<Loaded> {
     let mut conn = state.store.conn().await?;
-    load(&mut conn, visit_id)
+    load(&mut conn, &state.keyring, visit_id)
         .await?
         .ok_or(Error::NotFound("visit"))
 }

@@ -53,7 +53,7 @@ pub async fn list_mine(
     let rows = store::for_user(&mut conn, &principal.user_id, from, to).await?;
     let mut views = Vec::with_capacity(rows.len());
     for row in rows {
-        views.push(from_row(&mut conn, row).await?.view());
+        views.push(from_row(&mut conn, &state.keyring, row).await?.view());
     }
     drop(conn);
     let tx = state.store.begin_write().await?;
