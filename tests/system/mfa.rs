@@ -68,6 +68,10 @@ async fn enrol_confirm_and_login_with_totp() {
         login(json!({ "totp_code": "123456" }))
             .await
             .expect_error(401, "invalid_mfa_code");
+        // The code that confirmed enrolment is spent (docs/api.md, MFA).
+        login(json!({ "totp_code": totp::code(&secret, now) }))
+            .await
+            .expect_error(401, "invalid_mfa_code");
 
         // Next time step: a fresh code works once; replaying it fails.
         app.clock.advance_ms(30_000);
