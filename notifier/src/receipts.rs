@@ -2,6 +2,8 @@
 //! callback) and inbound messages (STOP / START). The hub's webhook routes check
 //! the `X-Twilio-Signature` first ([`crate::twilio_signature`]) and then call here.
 
+use std::sync::LazyLock;
+
 use sqlx::AnyPool;
 
 /// What a receipt changed.
@@ -12,13 +14,61 @@ pub enum ReceiptOutcome {
     /// The carrier could not deliver it: the notice goes back to the worker to
     /// fall back to the recipient's next channel (or fail visibly).
     Undelivered,
-    /// An intermediate status (`queued`, `sent`): noted, nothing to do.
+    /// An intermediate status (`queued`, `sending`, `sent`), or one we do not
+    /// act on: noted, nothing to do.
     Progress,
+    /// The message already has this status or a later one (receipts arrive out
+    /// of order, and a final status is final): ignored, nothing changed.
+    Stale,
     /// No notification has this message id (not ours, or already superseded).
     Unknown,
 }
 
+/// Where each Twilio message status sits in the message's life. A status only
+/// moves forward: queued → sending → sent → one final status (`delivered`,
+/// `undelivered` or `failed`). Statuses not listed (`read`, `canceled`, anything
+/// new) are not tracked.
+const RANKS: [(&str, i64); 8] = [
+    ("accepted", 1),
+    ("scheduled", 1),
+    ("queued", 1),
+    ("sending", 2),
+    ("sent", 3),
+    ("delivered", FINAL),
+    ("undelivered", FINAL),
+    ("failed", FINAL),
+];
+
+/// The rank of every final status: none replaces another.
+const FINAL: i64 = 4;
+
+fn rank(status: &str) -> Option<i64> {
+    RANKS.iter().find(|(s, _)| *s == status).map(|(_, r)| *r)
+}
+
+/// Moves the attempt that sent `$1` to status `$2` (rank `$4`) only if its
+/// current outcome ranks lower. The worker records a hand-off as `sent`: Twilio
+/// accepted it. Built from [`RANKS`], so SQL and Rust agree on the order.
+static ADVANCE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
+    let cases: String = RANKS
+        .iter()
+        .map(|(status, rank)| format!("WHEN '{status}' THEN {rank} "))
+        .collect();
+    format!(
+        "UPDATE notification_attempts SET outcome = $2, error = COALESCE($3, error) \
+         WHERE provider_ref = $1 AND channel = 'sms' AND (CASE outcome {cases}ELSE 0 END) < $4"
+    )
+});
+
 /// Applies a status callback for the message `sid`.
+///
+/// Every change is a conditional `UPDATE` that only moves the status forward,
+/// so the database itself, not this process, decides which of two racing
+/// receipts wins: on PostgreSQL a second writer waits for the first and then
+/// re-checks the condition against the committed row, on SQLite writers run
+/// one at a time. A receipt that would move the message back — `undelivered`
+/// after `delivered`, `sent` after either — changes nothing, and a delivered
+/// notice is never handed to the worker again.
 pub async fn sms_status(
     pool: &AnyPool,
     sid: &str,
@@ -26,19 +76,50 @@ pub async fn sms_status(
     error_code: Option<&str>,
     now: i64,
 ) -> Result<ReceiptOutcome, sqlx::Error> {
+    let Some(rank) = rank(status) else {
+        return Ok(ReceiptOutcome::Progress);
+    };
     let mut tx = pool.begin().await?;
-    let attempt = sqlx::query(
-        "UPDATE notification_attempts SET outcome = $2, error = COALESCE($3, error) \
-         WHERE provider_ref = $1 AND channel = 'sms' AND outcome NOT IN ('delivered', 'undelivered', 'failed')",
-    )
-    .bind(sid)
-    .bind(status)
-    .bind(error_code.map(|c| format!("carrier error {c}")))
-    .execute(&mut *tx)
-    .await?;
+    let attempt = sqlx::query(sqlx::AssertSqlSafe(ADVANCE_ATTEMPT.as_str()))
+        .bind(sid)
+        .bind(status)
+        .bind(error_code.map(|c| format!("carrier error {c}")))
+        .bind(rank)
+        .execute(&mut *tx)
+        .await?;
+    if attempt.rows_affected() == 0 {
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notification_attempts WHERE provider_ref = $1 AND channel = 'sms'",
+        )
+        .bind(sid)
+        .fetch_one(&mut *tx)
+        .await?;
+        let outcome = if known > 0 {
+            ReceiptOutcome::Stale
+        } else if rank == FINAL {
+            // Possibly faster than our own write of the message id: keep it until
+            // the worker records the send (see `apply_early`). The first final
+            // status kept is the one applied; a later one changes nothing.
+            sqlx::query(
+                "INSERT INTO sms_early_receipts (sid, status, error_code, received_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (sid) DO NOTHING",
+            )
+            .bind(sid)
+            .bind(status)
+            .bind(error_code)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ReceiptOutcome::Unknown
+        } else {
+            ReceiptOutcome::Progress
+        };
+        tx.commit().await?;
+        return Ok(outcome);
+    }
     let outcome = match status {
         "delivered" => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE notifications SET status = 'delivered', updated_at = $2 \
                  WHERE provider_ref = $1 AND channel = 'sms' AND status = 'sent'",
             )
@@ -46,7 +127,11 @@ pub async fn sms_status(
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            ReceiptOutcome::Delivered
+            if done.rows_affected() > 0 {
+                ReceiptOutcome::Delivered
+            } else {
+                ReceiptOutcome::Stale
+            }
         }
         "undelivered" | "failed" => {
             let error = format!(
@@ -55,42 +140,29 @@ pub async fn sms_status(
                     .map(|c| format!(" (carrier error {c})"))
                     .unwrap_or_default()
             );
-            sqlx::query(
+            // Only a notice still `sent` on this SMS goes back to the worker: never
+            // a delivered one, nor one that already moved on to another channel.
+            let back = sqlx::query(
                 "UPDATE notifications SET status = 'pending', channel = NULL, attempts = 0, due_at = $2, \
                  updated_at = $2, last_error = $3, \
                  tried_channels = CASE WHEN tried_channels = '' THEN 'sms' ELSE tried_channels || ',sms' END \
-                 WHERE provider_ref = $1 AND channel = 'sms' AND status IN ('sent', 'delivered')",
+                 WHERE provider_ref = $1 AND channel = 'sms' AND status = 'sent'",
             )
             .bind(sid)
             .bind(now)
             .bind(error)
             .execute(&mut *tx)
             .await?;
-            ReceiptOutcome::Undelivered
+            if back.rows_affected() > 0 {
+                ReceiptOutcome::Undelivered
+            } else {
+                ReceiptOutcome::Stale
+            }
         }
         _ => ReceiptOutcome::Progress,
     };
-    let unknown = attempt.rows_affected() == 0 && outcome != ReceiptOutcome::Progress;
-    if unknown {
-        // Possibly faster than our own write of the message id: keep it until the
-        // worker records the send (see `apply_early`).
-        sqlx::query(
-            "INSERT INTO sms_early_receipts (sid, status, error_code, received_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (sid) DO UPDATE SET status = excluded.status, error_code = excluded.error_code",
-        )
-        .bind(sid)
-        .bind(status)
-        .bind(error_code)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
     tx.commit().await?;
-    Ok(if unknown {
-        ReceiptOutcome::Unknown
-    } else {
-        outcome
-    })
+    Ok(outcome)
 }
 
 /// Applies a receipt that arrived before the send of `sid` was recorded, if
@@ -167,6 +239,19 @@ pub async fn sms_inbound(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_rank_forward_and_every_final_status_ranks_alike() {
+        let order = ["queued", "sending", "sent", "delivered"];
+        for pair in order.windows(2) {
+            assert!(rank(pair[0]) < rank(pair[1]), "{pair:?}");
+        }
+        for status in ["delivered", "undelivered", "failed"] {
+            assert_eq!(rank(status), Some(FINAL));
+        }
+        assert_eq!(rank("accepted"), rank("queued"));
+        assert_eq!(rank("read"), None);
+    }
 
     #[test]
     fn keywords_are_whole_words_in_any_case() {

@@ -12,6 +12,7 @@ mod faults;
 mod live;
 mod live_limits;
 mod mfa;
+mod notification_receipts;
 mod notifications;
 mod orgs;
 mod phi_at_rest;

@@ -19,18 +19,18 @@ use crate::support::{TestApp, backends};
 
 const SID: &str = "AC00000000000000000000000000000001";
 const TOKEN: &str = "twilio-test-token";
-const FROM: &str = "+15005550006";
-const PATIENT_PHONE: &str = "+14155550123";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const FROM: &str = "+15005550006";
+pub(crate) const PATIENT_PHONE: &str = "+14155550123";
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// The real servers one test talks to.
-struct Providers {
-    smtp: SmtpSink,
-    sms: TwilioStandIn,
+pub(crate) struct Providers {
+    pub(crate) smtp: SmtpSink,
+    pub(crate) sms: TwilioStandIn,
 }
 
 impl Providers {
-    async fn start(options: SinkOptions) -> Self {
+    pub(crate) async fn start(options: SinkOptions) -> Self {
         Self {
             smtp: SmtpSink::start(options),
             sms: TwilioStandIn::start(SID, TOKEN).await,
@@ -39,7 +39,7 @@ impl Providers {
 
     /// Points the hub at both, on a port known in advance so Twilio's receipts
     /// can come back to `public_url`.
-    fn configure(&self, config: &mut Config) {
+    pub(crate) fn configure(&self, config: &mut Config) {
         let port = free_port();
         config.listen = format!("127.0.0.1:{port}").parse().expect("addr");
         config.public_url = Some(format!("http://127.0.0.1:{port}"));
@@ -64,7 +64,10 @@ impl Providers {
     }
 
     /// Waits (without blocking the runtime the hub runs on) for `n` emails.
-    async fn emails(&self, n: usize) -> Vec<notifier::test_support::smtp_sink::ReceivedEmail> {
+    pub(crate) async fn emails(
+        &self,
+        n: usize,
+    ) -> Vec<notifier::test_support::smtp_sink::ReceivedEmail> {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.smtp.count() < n && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -83,7 +86,7 @@ fn free_port() -> u16 {
 }
 
 /// Waits until `sql` (a count) reaches `n`, polling the database.
-async fn eventually(app: &TestApp, sql: &'static str, n: i64) {
+pub(crate) async fn eventually(app: &TestApp, sql: &'static str, n: i64) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let got = app.count(sql).await;
@@ -98,14 +101,14 @@ async fn eventually(app: &TestApp, sql: &'static str, n: i64) {
     }
 }
 
-struct Clinic {
-    org: String,
-    provider: String,
-    patient: String,
-    type_id: String,
+pub(crate) struct Clinic {
+    pub(crate) org: String,
+    pub(crate) provider: String,
+    pub(crate) patient: String,
+    pub(crate) type_id: String,
 }
 
-async fn clinic(app: &TestApp) -> Clinic {
+pub(crate) async fn clinic(app: &TestApp) -> Clinic {
     let admin = app
         .account("admin@clinic.test", Role::Admin, Some("Clinic"))
         .await;
@@ -144,7 +147,7 @@ async fn clinic(app: &TestApp) -> Clinic {
     }
 }
 
-async fn set_contact(app: &TestApp, user: &str, body: Value) -> Value {
+pub(crate) async fn set_contact(app: &TestApp, user: &str, body: Value) -> Value {
     app.call(
         reqwest::Method::PUT,
         "/api/v1/me/notification-settings",
@@ -156,7 +159,7 @@ async fn set_contact(app: &TestApp, user: &str, body: Value) -> Value {
 }
 
 /// Moves the hub's clock to `rfc3339`.
-fn set_clock(app: &TestApp, rfc3339: &str) {
+pub(crate) fn set_clock(app: &TestApp, rfc3339: &str) {
     let target = chrono::DateTime::parse_from_rfc3339(rfc3339)
         .expect("time")
         .timestamp_millis();

@@ -89,6 +89,8 @@ struct Ledger {
     fail_status: u16,
     rejected: HashMap<String, u32>,
     undeliverable: HashSet<String>,
+    /// No automatic status callbacks: the test sends them with `send_status`.
+    manual_receipts: bool,
     callbacks: Vec<SentCallback>,
     next_sid: u64,
 }
@@ -156,6 +158,39 @@ impl TwilioStandIn {
     /// `undelivered` with ErrorCode 30005 instead of `delivered`.
     pub fn undeliverable(&self, to: &str) {
         self.shared.ledger().undeliverable.insert(to.to_owned());
+    }
+
+    /// From now on, accepted messages get no automatic status callbacks: the
+    /// test posts each receipt itself with [`Self::send_status`], in any order.
+    pub fn manual_receipts(&self) {
+        self.shared.ledger().manual_receipts = true;
+    }
+
+    /// POSTs a signed status callback for message `sid` to `webhook_url`, as
+    /// Twilio does (`MessageStatus`, plus `ErrorCode` when given). Returns the
+    /// receiver's HTTP status.
+    ///
+    /// # Panics
+    /// If the webhook cannot be reached at all (connection refused, timeout).
+    pub async fn send_status(
+        &self,
+        webhook_url: &str,
+        sid: &str,
+        status: &str,
+        error_code: Option<&str>,
+    ) -> u16 {
+        let mut params = pairs(&[
+            ("MessageSid", sid),
+            ("MessageStatus", status),
+            ("AccountSid", &self.shared.account_sid),
+        ]);
+        if let Some(code) = error_code {
+            params.push(("ErrorCode".to_owned(), code.to_owned()));
+        }
+        self.shared
+            .post_signed(webhook_url, &params)
+            .await
+            .unwrap_or_else(|e| panic!("status webhook to {webhook_url} failed: {e}"))
     }
 
     /// Every accepted outbound message, oldest first.
@@ -322,7 +357,8 @@ async fn create_message(
         );
     }
     let recorded = shared.record(&message);
-    if let Some(url) = message.status_callback {
+    let manual = shared.ledger().manual_receipts;
+    if let Some(url) = message.status_callback.filter(|_| !manual) {
         let undeliverable = shared.ledger().undeliverable.contains(&recorded.to);
         tokio::spawn(send_status_callbacks(
             Arc::clone(&shared),
