@@ -15,10 +15,10 @@ pub enum ReceiptOutcome {
     /// fall back to the recipient's next channel (or fail visibly).
     Undelivered,
     /// An intermediate status (`queued`, `sending`, `sent`), or one we do not
-    /// act on: noted, nothing to do.
+    /// act on: noted if it moves the message forward, nothing to do.
     Progress,
-    /// The message already has this status or a later one (receipts arrive out
-    /// of order, and a final status is final): ignored, nothing changed.
+    /// A final status for a message that already has one (receipts arrive out of
+    /// order, and a final status is final): ignored, nothing changed.
     Stale,
     /// No notification has this message id (not ours, or already superseded).
     Unknown,
@@ -88,15 +88,11 @@ pub async fn sms_status(
         .execute(&mut *tx)
         .await?;
     if attempt.rows_affected() == 0 {
-        let known: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM notification_attempts WHERE provider_ref = $1 AND channel = 'sms'",
-        )
-        .bind(sid)
-        .fetch_one(&mut *tx)
-        .await?;
-        let outcome = if known > 0 {
+        let outcome = if rank < FINAL {
+            ReceiptOutcome::Progress
+        } else if sent_by_us(&mut tx, sid).await? {
             ReceiptOutcome::Stale
-        } else if rank == FINAL {
+        } else {
             // Possibly faster than our own write of the message id: keep it until
             // the worker records the send (see `apply_early`). The first final
             // status kept is the one applied; a later one changes nothing.
@@ -111,8 +107,6 @@ pub async fn sms_status(
             .execute(&mut *tx)
             .await?;
             ReceiptOutcome::Unknown
-        } else {
-            ReceiptOutcome::Progress
         };
         tx.commit().await?;
         return Ok(outcome);
@@ -163,6 +157,17 @@ pub async fn sms_status(
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Whether a recorded SMS hand-off has the message id `sid`.
+async fn sent_by_us(conn: &mut sqlx::AnyConnection, sid: &str) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM notification_attempts WHERE provider_ref = $1 AND channel = 'sms'",
+    )
+    .bind(sid)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// Applies a receipt that arrived before the send of `sid` was recorded, if

@@ -6,6 +6,8 @@
 //! no clinical detail — an SMS or email leaves the system and may be read by
 //! anyone holding the phone — only who, where and when, and links to sign in.
 
+mod provider;
+
 use chrono::TimeZone;
 use chrono_tz::Tz;
 use serde_json::Value;
@@ -22,11 +24,15 @@ pub struct Rendered {
 /// Locales with translations; anything else renders in English.
 pub const LOCALES: [&str; 3] = ["en", "es", "pt"];
 
-/// Names of every template, for validation and docs.
-pub const TEMPLATES: [&str; 9] = [
+/// Names of every template, for validation and docs. An appointment change has
+/// one template for the patient and one (`….provider`) for the provider.
+pub const TEMPLATES: [&str; 12] = [
     "appointment.booked",
     "appointment.rescheduled",
     "appointment.cancelled",
+    "appointment.booked.provider",
+    "appointment.rescheduled.provider",
+    "appointment.cancelled.provider",
     "appointment.reminder",
     "message.unread",
     "account.verify_email",
@@ -41,6 +47,9 @@ struct Text {
 }
 
 fn text(template: &str, locale: &str) -> Option<Text> {
+    if let Some(text) = provider::text(template, locale) {
+        return Some(text);
+    }
     let t = |subject, body| Some(Text { subject, body });
     match (template, locale) {
         ("appointment.booked", "es") => t(
@@ -177,9 +186,15 @@ pub enum TemplateError {
     Unknown(String),
 }
 
+/// Whether `template` shows a link (`{link}`): every such link must open a page
+/// the hub serves.
+pub fn shows_link(template: &str) -> bool {
+    text(template, "en").is_some_and(|t| t.body.contains("{link}"))
+}
+
 /// Renders `template` for `audience` with values from `payload`: `provider`,
-/// `org`, `link` (strings) and `starts_at` (milliseconds, shown as `{when}` in
-/// the recipient's zone).
+/// `patient`, `type` (the appointment type's name), `org`, `link` (strings) and
+/// `starts_at` (milliseconds, shown as `{when}` in the recipient's zone).
 pub fn render(
     template: &str,
     payload: &Value,
@@ -206,6 +221,8 @@ pub fn render(
     let values = [
         ("name", audience.name.to_owned()),
         ("provider", field("provider")),
+        ("patient", field("patient")),
+        ("type", field("type")),
         ("org", field("org")),
         ("link", field("link")),
         ("when", when),

@@ -109,16 +109,18 @@ pub(crate) struct Clinic {
 }
 
 pub(crate) async fn clinic(app: &TestApp) -> Clinic {
+    clinic_named(app, "Test Person", "Test Person").await
+}
+
+/// An organization "Clinic" with an admin, a provider and a patient of these
+/// names, a 30-minute "Follow-up" type and the provider's weekday mornings in New York.
+pub(crate) async fn clinic_named(app: &TestApp, provider_name: &str, patient_name: &str) -> Clinic {
     let admin = app
         .account("admin@clinic.test", Role::Admin, Some("Clinic"))
         .await;
     let org = app.org_id("Clinic").await;
-    let provider = app
-        .account("dr@clinic.test", Role::Clinician, Some("Clinic"))
-        .await;
-    let patient = app
-        .account("pat@clinic.test", Role::Patient, Some("Clinic"))
-        .await;
+    let provider = named_account(app, "dr@clinic.test", provider_name, Role::Clinician).await;
+    let patient = named_account(app, "pat@clinic.test", patient_name, Role::Patient).await;
     let t = app
         .post(
             &format!("/api/v1/orgs/{org}/appointment-types"),
@@ -145,6 +147,21 @@ pub(crate) async fn clinic(app: &TestApp) -> Clinic {
         patient,
         type_id: t["id"].as_str().expect("type id").to_owned(),
     }
+}
+
+/// An account of the organization "Clinic" with its own display name.
+async fn named_account(app: &TestApp, email: &str, name: &str, role: Role) -> String {
+    let (id, _) = hub::accounts::grant_role(
+        &app.state.store,
+        &hub::domain::EmailAddress::parse(email).expect("email"),
+        &hub::domain::DisplayName::parse(name).expect("name"),
+        &hub::domain::Password::parse_new(crate::support::PASSWORD, None).expect("password"),
+        role,
+        Some(&hub::domain::OrgName::parse("Clinic").expect("org")),
+    )
+    .await
+    .expect("account");
+    id
 }
 
 pub(crate) async fn set_contact(app: &TestApp, user: &str, body: Value) -> Value {
@@ -618,6 +635,11 @@ async fn bad_settings_are_refused_and_change_nothing() {
                 json!({ "preferences": { "reminders": { "channels": ["sms", "sms"], "in_app": true } } }),
                 "invalid_channels",
             ),
+            // Each category given needs both `channels` and `in_app`.
+            (
+                json!({ "preferences": { "reminders": { "channels": ["email"] } } }),
+                "invalid_body",
+            ),
             // A good phone with a bad field beside it: nothing is written.
             (
                 json!({ "phone": "+14155550100", "time_zone": "Nowhere" }),
@@ -642,7 +664,7 @@ async fn bad_settings_are_refused_and_change_nothing() {
                 Some(json!({ "preferences": { "reminders": { "channels": ["pigeon"], "in_app": true } } })),
             )
             .await;
-        assert_eq!(bad_channel.status, 422, "{:?}", bad_channel.body);
+        bad_channel.expect_error(422, "invalid_body");
         app.post(
             "/api/v1/auth/password-reset",
             None,

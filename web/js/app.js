@@ -86,13 +86,14 @@ live.addEventListener('open', (e) => {
 
 live.addEventListener('authfailed', () => session.end('socket'));
 
-// Notices from the notifier and appointment changes, read out by screen readers
-// and shown in the live region.
+// Notices from the notifier, read out by screen readers and shown in the live
+// region. An appointment change (`appointment.*`) is not announced itself: the
+// notifier's in-app notice about it carries the text written for this reader,
+// in their language and time zone.
 live.userEvents = true;
 live.addEventListener('userevent', (e) => {
   const { kind, payload } = e.detail;
   if (kind === 'notification') announce(`${payload.title}: ${payload.body}`);
-  else if (kind.startsWith('appointment.')) announce(`Appointment ${kind.slice(12)}: ${payload.starts_at}`);
 });
 
 live.addEventListener('removed', (e) => {

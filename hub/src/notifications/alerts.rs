@@ -44,7 +44,7 @@ pub async fn send(
     let alert_id = uuid::Uuid::now_v7().to_string();
     let payload = json!({
         "org": org.unwrap_or_default(),
-        "link": format!("{}/app", state.config.effective_public_url()),
+        "link": super::links::console(&state.config.effective_public_url()),
     });
     for delivery in [Delivery::OutOfBand, Delivery::InApp] {
         outbox::enqueue(

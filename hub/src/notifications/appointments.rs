@@ -8,7 +8,11 @@ use serde_json::json;
 use super::settings;
 use crate::{
     error::Result,
-    store::{Conn, StoreError, orgs, scheduling::AppointmentRow, users},
+    store::{
+        Conn, StoreError, orgs,
+        scheduling::{self, AppointmentRow},
+        users,
+    },
 };
 
 const REMINDER: &str = "appointment.reminder";
@@ -32,7 +36,8 @@ impl Change {
 }
 
 /// Queues the notices for a change of `row` in the caller's transaction:
-/// the patient's (out of band and in-app), the provider's (in-app), and the
+/// the patient's (out of band and in-app), the provider's (in-app, in the
+/// provider's own template: it names the patient and the type), and the
 /// reminders — withdrawn for a cancelled or moved appointment, scheduled for a
 /// booked one. `previous` is the appointment a reschedule replaced.
 pub async fn on_change(
@@ -51,12 +56,29 @@ pub async fn on_change(
         }
     }
     let payload = payload(conn, row).await?;
+    let provider_payload = provider_payload(conn, row, &payload).await?;
+    let provider_template = format!("{}.provider", change.template());
     let notices = [
-        (row.patient_id.as_str(), Delivery::OutOfBand),
-        (row.patient_id.as_str(), Delivery::InApp),
-        (row.provider_id.as_str(), Delivery::InApp),
+        (
+            row.patient_id.as_str(),
+            Delivery::OutOfBand,
+            change.template(),
+            &payload,
+        ),
+        (
+            row.patient_id.as_str(),
+            Delivery::InApp,
+            change.template(),
+            &payload,
+        ),
+        (
+            row.provider_id.as_str(),
+            Delivery::InApp,
+            provider_template.as_str(),
+            &provider_payload,
+        ),
     ];
-    for (recipient, delivery) in notices {
+    for (recipient, delivery, template, payload) in notices {
         enqueue(
             conn,
             NewNotification {
@@ -69,7 +91,7 @@ pub async fn on_change(
                 recipient_id: recipient.to_owned(),
                 org_id: Some(row.org_id.clone()),
                 category: Category::Appointments,
-                template: change.template().to_owned(),
+                template: template.to_owned(),
                 payload: payload.clone(),
                 subject_ref: Some(row.id.clone()),
                 delivery,
@@ -136,7 +158,6 @@ async fn enqueue(conn: &mut Conn, n: NewNotification, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// What the templates show: who, where and when. No reason, no clinical detail.
 /// Queues the patient's link to a video appointment's visit (by their chosen channel).
 /// The link is a credential: the outbox erases it once the notice is handed over, and it
 /// is never shown in-app (in-app lists are kept).
@@ -162,6 +183,8 @@ pub async fn visit_link(conn: &mut Conn, row: &AppointmentRow, link: &str, now: 
     .await
 }
 
+/// What the patient's templates show: who, where and when. No reason, no
+/// clinical detail: these leave the system by SMS and email.
 async fn payload(conn: &mut Conn, row: &AppointmentRow) -> Result<serde_json::Value> {
     let provider = users::by_id(conn, &row.provider_id)
         .await?
@@ -173,6 +196,25 @@ async fn payload(conn: &mut Conn, row: &AppointmentRow) -> Result<serde_json::Va
         "org": org.unwrap_or_default(),
         "starts_at": row.starts_at,
     }))
+}
+
+/// What the provider's templates show besides: the patient's name and the
+/// appointment type's. Provider notices are in-app only; the reason stays out.
+async fn provider_payload(
+    conn: &mut Conn,
+    row: &AppointmentRow,
+    patient_payload: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let patient = users::by_id(conn, &row.patient_id)
+        .await?
+        .map(|u| u.display_name);
+    let kind = scheduling::type_by_id(conn, &row.org_id, &row.type_id)
+        .await?
+        .map(|t| t.name);
+    let mut payload = patient_payload.clone();
+    payload["patient"] = json!(patient.unwrap_or_default());
+    payload["type"] = json!(kind.unwrap_or_default());
+    Ok(payload)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ pub async fn on_message(
                 org_id: Some(org_id),
                 category: Category::Messages,
                 template: TEMPLATE.into(),
-                payload: json!({ "org": org_name, "link": format!("{public_url}/web/app.html") }),
+                payload: json!({ "org": org_name, "link": super::links::console(public_url) }),
                 subject_ref: Some(subject(room_id, &user_id)),
                 delivery: Delivery::OutOfBand,
                 due_at: now + delay_ms,
