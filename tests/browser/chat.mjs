@@ -5,7 +5,9 @@
 // other typing, exchange messages, see read receipts, and find the
 // conversation again after a reload. A second session of B, whose socket the
 // test routes, loses its connection, recovers a missed message with `since`,
-// and refreshes its access token early. Any console error, failed request or
+// and refreshes its access token early. User A, a provider, books an
+// appointment for a patient and the console announces the provider's notice in
+// words, never the raw event. Any console error, failed request or
 // Content-Security-Policy violation fails the run.
 //
 // Environment:
@@ -13,6 +15,9 @@
 //   HB_USER_A_EMAIL, HB_USER_A_PASSWORD
 //   HB_USER_B_EMAIL, HB_USER_B_PASSWORD
 //   HB_ROOM_ID              a room both users are members of
+//   HB_BOOKING              JSON {"org_id","type_id","type_name","patient_id",
+//                           "patient_name","starts_at"}: an appointment user A may
+//                           book with themself as provider (A's locale en, zone UTC)
 //   CHROMIUM_PATH           default /usr/bin/chromium
 //   HB_ARTIFACTS_DIR        where screenshots go on failure (default: a temp dir)
 //   HB_STEP_TIMEOUT_MS      per wait, default 15000
@@ -39,6 +44,7 @@ const USERS = {
   B: { email: env('HB_USER_B_EMAIL'), password: env('HB_USER_B_PASSWORD') },
 };
 const ROOM = env('HB_ROOM_ID');
+const BOOKING = JSON.parse(env('HB_BOOKING'));
 const CHROMIUM = env('CHROMIUM_PATH', '/usr/bin/chromium');
 const STEP_MS = Number(env('HB_STEP_TIMEOUT_MS', '15000'));
 const TOTAL_MS = Number(env('HB_TOTAL_TIMEOUT_MS', '150000'));
@@ -432,6 +438,43 @@ async function resilience(ids) {
   ok(`closing one of two sessions keeps ${ids.B.name} online`);
 }
 
+/**
+ * User A books an appointment with themself as provider; A's console announces
+ * the provider's notice ("New appointment with <patient> (<type>) …", the
+ * notifier's text for the provider) and never the raw `appointment.book` event.
+ */
+async function bookingIsAnnouncedInWords(ids) {
+  step = 'user A books an appointment for a patient';
+  const status = await pages.A.evaluate(async ({ booking, provider }) => {
+    const { access_token: token } = JSON.parse(sessionStorage.getItem('healthbridge.session'));
+    const res = await fetch(`/api/v1/orgs/${booking.org_id}/appointments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        provider_id: provider,
+        type_id: booking.type_id,
+        patient_id: booking.patient_id,
+        starts_at: booking.starts_at,
+      }),
+    });
+    return res.status;
+  }, { booking: BOOKING, provider: ids.A.id });
+  check(status === 201, `booking answered ${status}`);
+  const expected = `New appointment: New appointment with ${BOOKING.patient_name} (${BOOKING.type_name}) at `;
+  step = 'user A hears of the booking';
+  await waitIn(
+    pages.A,
+    `the booking was not announced as "${expected}…"`,
+    (t) => document.getElementById('announcer')?.textContent.includes(t),
+    expected,
+  );
+  const lines = await pages.A.locator('#announcer > *').allTextContents();
+  check(!lines.some((l) => l.includes('Appointment book')), `the raw event was announced: ${JSON.stringify(lines)}`);
+  const notice = lines.find((l) => l.includes(expected));
+  check(!notice.includes(ids.A.name), `the provider's notice names the provider: "${notice}"`);
+  ok(`user A's console announced "${expected}…" and not the raw event`);
+}
+
 async function main() {
   step = 'launch Chromium';
   browser = await chromium.launch({
@@ -496,6 +539,7 @@ async function main() {
   await expectOnline('A', ids.B);
 
   await resilience(ids);
+  await bookingIsAnnouncedInWords(ids);
 
   step = 'markup was not interpreted';
   const bold = await pages.B.locator('#messages b').count();

@@ -1,7 +1,8 @@
 //! The clinician console in a real browser: the real `hub` binary serves the
 //! embedded pages, two clinicians in one organization share a case room, and
 //! `tests/browser/chat.mjs` (playwright-core driving Debian's Chromium) signs
-//! both in through the UI and has them chat. Without Node.js or Chromium the
+//! both in through the UI and has them chat; one then books an appointment and
+//! hears of it in words. Without Node.js or Chromium the
 //! test says so and skips, unless `HUB_TEST_REQUIRE_SERVICES=1`, where it fails.
 
 use std::{
@@ -279,6 +280,7 @@ async fn two_clinicians_chat_in_a_real_browser() {
     )
     .await;
     let room_id = room["id"].as_str().expect("room id").to_owned();
+    let booking = bookable_appointment(&client, &base, &admin, &org_id, &ids[0], &ana).await;
 
     run_browser_script(
         server,
@@ -290,10 +292,95 @@ async fn two_clinicians_chat_in_a_real_browser() {
             ("HB_USER_B_EMAIL", "ben@example.org".into()),
             ("HB_USER_B_PASSWORD", PASSWORD.into()),
             ("HB_ROOM_ID", room_id),
+            ("HB_BOOKING", booking.to_string()),
         ],
         BROWSER_LIMIT,
     )
     .await;
+}
+
+/// What chat.mjs needs to book an appointment with `provider` (signed in as
+/// `provider_token`): a patient "Pat Doe", a "Follow-up" type (made by an
+/// organization admin whom the platform `admin` adds), the provider's
+/// hours every day in UTC, and a start tomorrow at 10:00 UTC.
+async fn bookable_appointment(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    org_id: &str,
+    provider: &str,
+    provider_token: &str,
+) -> Value {
+    let patient = call(
+        client,
+        base,
+        "/api/v1/auth/register",
+        None,
+        json!({ "email": "pat@example.org", "password": PASSWORD, "display_name": "Pat Doe" }),
+        201,
+    )
+    .await;
+    call(
+        client,
+        base,
+        &format!("/api/v1/orgs/{org_id}/members"),
+        Some(admin),
+        json!({ "email": "pat@example.org", "role": "patient" }),
+        201,
+    )
+    .await;
+    // Appointment types are the organization's admins' to create.
+    call(
+        client,
+        base,
+        "/api/v1/auth/register",
+        None,
+        json!({ "email": "ops@example.org", "password": PASSWORD, "display_name": "Ops Admin" }),
+        201,
+    )
+    .await;
+    call(
+        client,
+        base,
+        &format!("/api/v1/orgs/{org_id}/members"),
+        Some(admin),
+        json!({ "email": "ops@example.org", "role": "admin" }),
+        201,
+    )
+    .await;
+    let org_admin = login(client, base, "ops@example.org", PASSWORD).await;
+    let kind = call(
+        client,
+        base,
+        &format!("/api/v1/orgs/{org_id}/appointment-types"),
+        Some(&org_admin),
+        json!({ "name": "Follow-up", "duration_min": 30, "mode": "in_person" }),
+        201,
+    )
+    .await;
+    let windows: Vec<Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|d| json!({ "weekday": d, "start": "08:00", "end": "18:00" }))
+        .collect();
+    let hours = client
+        .put(format!(
+            "{base}/api/v1/orgs/{org_id}/providers/{provider}/availability"
+        ))
+        .bearer_auth(provider_token)
+        .json(&json!({ "time_zone": "UTC", "windows": windows }))
+        .send()
+        .await
+        .expect("availability");
+    assert_eq!(hours.status(), 200, "PUT availability");
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+    json!({
+        "org_id": org_id,
+        "type_id": kind["id"],
+        "type_name": "Follow-up",
+        "patient_id": patient["user_id"],
+        "patient_name": "Pat Doe",
+        "starts_at": format!("{tomorrow}T10:00:00Z"),
+    })
 }
 
 /// Runs `tests/browser/<script>` against `server` with `env` (plus `HUB_URL`,
