@@ -277,7 +277,7 @@ async fn insert_user(pool: &AnyPool, u: User<'_>) -> String {
 fn payload(starts_at: i64) -> Value {
     json!({
         "provider": "Dr Rui Costa", "org": "Clinica Norte", "starts_at": starts_at,
-        "link": "https://hub.example/app",
+        "link": "https://hub.example/web/app.html",
     })
 }
 
