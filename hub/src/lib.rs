@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod orgs;
 pub mod policy;
+pub mod revocation;
 pub mod rooms;
 pub mod scheduling;
 pub mod secrets;

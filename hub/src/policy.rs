@@ -16,7 +16,7 @@
 
 use axum::http::Method;
 
-use crate::domain::Role;
+use crate::domain::{Role, RoomKind, RoomStanding};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,11 +232,10 @@ pub fn decide(rule: RouteRule, caller: Caller) -> Decision {
 /// `patient_id`? Care teams open any; a patient opens only their own direct thread.
 pub fn may_create_room(
     actor: Option<Role>,
-    kind: crate::rooms::RoomKind,
+    kind: RoomKind,
     actor_id: &str,
     patient_id: Option<&str>,
 ) -> bool {
-    use crate::rooms::RoomKind;
     match actor {
         Some(Role::Admin | Role::Clinician) => kind == RoomKind::Case || patient_id.is_some(),
         Some(Role::Patient) => kind == RoomKind::Direct && patient_id == Some(actor_id),
@@ -247,21 +246,13 @@ pub fn may_create_room(
 /// May the caller add `target_id` to the room? Care-team members of the room add
 /// anyone from a taking-part organization; a care-team member of a taking-part
 /// organization (a referral) may join by adding themselves.
-pub fn may_add_room_member(
-    ctx: &crate::rooms::RoomContext,
-    actor_id: &str,
-    target_id: &str,
-) -> bool {
+pub fn may_add_room_member(ctx: &RoomStanding, actor_id: &str, target_id: &str) -> bool {
     ctx.care_team() && (ctx.member || actor_id == target_id)
 }
 
 /// May the caller remove `target_id`? Anyone may leave; care-team members of
 /// the room may remove others.
-pub fn may_remove_room_member(
-    ctx: &crate::rooms::RoomContext,
-    actor_id: &str,
-    target_id: &str,
-) -> bool {
+pub fn may_remove_room_member(ctx: &RoomStanding, actor_id: &str, target_id: &str) -> bool {
     ctx.member && (actor_id == target_id || ctx.care_team())
 }
 
@@ -291,8 +282,20 @@ pub fn may_change_appointment(actor: Option<Role>, actor_id: &str, patient_id: &
 }
 
 /// May the caller refer the room's case to another organization?
-pub fn may_refer_room(ctx: &crate::rooms::RoomContext) -> bool {
+pub fn may_refer_room(ctx: &RoomStanding) -> bool {
     ctx.member && ctx.care_team()
+}
+
+/// May an account keep its part in a visit of an organization where it now holds
+/// `org_role`? A host needs a care-team role there; the patient's own account
+/// needs to be a member. Read at every check, so leaving the organization (or a
+/// role change) ends the visit's rights at once (docs/architecture.md).
+pub fn may_take_part_in_visit(host: bool, org_role: Option<Role>) -> bool {
+    match org_role {
+        Some(Role::Admin | Role::Clinician) => true,
+        Some(_) => !host,
+        None => false,
+    }
 }
 
 /// May someone with `actor` in an organization (or a platform admin) give
@@ -385,6 +388,16 @@ mod tests {
             room_care_team: false,
         };
         assert_eq!(decide(audit, operator), Decision::Forbidden);
+    }
+
+    #[test]
+    fn visit_rights_follow_the_current_role() {
+        assert!(may_take_part_in_visit(true, Some(Role::Clinician)));
+        assert!(may_take_part_in_visit(true, Some(Role::Admin)));
+        assert!(!may_take_part_in_visit(true, Some(Role::Patient)));
+        assert!(!may_take_part_in_visit(true, None));
+        assert!(may_take_part_in_visit(false, Some(Role::Patient)));
+        assert!(!may_take_part_in_visit(false, None));
     }
 
     #[test]

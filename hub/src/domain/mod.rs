@@ -14,11 +14,13 @@
 mod email;
 mod password;
 mod role;
+mod room;
 mod text;
 
 pub use email::EmailAddress;
 pub use password::Password;
 pub use role::Role;
+pub use room::{RoomKind, RoomStanding};
 pub use text::{DisplayName, OrgName, RoomTitle};
 
 /// Why a raw value was refused.

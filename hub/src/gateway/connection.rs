@@ -359,6 +359,14 @@ impl Connection {
                         .into(),
                 )
             }
+            Outbound::VisitRemoved { visit } => {
+                self.visit.forget(&self.state, &visit)?;
+                Some(
+                    json!({ "type": "visit_removed", "visit": &*visit, "reason": "access_ended" })
+                        .to_string()
+                        .into(),
+                )
+            }
             Outbound::Resync { room, reason } => {
                 self.rooms.remove(&room)?;
                 self.leave_feed(&room);

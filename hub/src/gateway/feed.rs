@@ -39,6 +39,9 @@ pub enum Outbound {
     Push(Utf8Bytes),
     /// The member was removed from the room: forget the subscription.
     Removed { room: Arc<str> },
+    /// The account lost its part in the visit (its organization membership ended or
+    /// its role no longer allows it): forget the visit on this socket.
+    VisitRemoved { visit: Arc<str> },
     /// The feed cannot continue the room's stream: the client must resync.
     Resync {
         room: Arc<str>,

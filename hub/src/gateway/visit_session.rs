@@ -82,8 +82,13 @@ impl VisitSession {
         }
     }
 
-    /// The participant this socket is in `loaded`.
-    fn me<'a>(&self, loaded: &'a Loaded) -> Result<&'a Participant, ProtocolError> {
+    /// The participant this socket is in `loaded`. An account's rights are read now,
+    /// from its current role in the visit's organization.
+    async fn me<'a>(
+        &self,
+        state: &AppState,
+        loaded: &'a Loaded,
+    ) -> Result<&'a Participant, ProtocolError> {
         match &self.identity {
             VisitIdentity::Pass(p) => {
                 if p.visit != loaded.row.id {
@@ -94,7 +99,10 @@ impl VisitSession {
                     .participant(&ParticipantId::from(p.sub.as_str()))
                     .ok_or_else(not_found)
             }
-            VisitIdentity::Account(user) => loaded.participant_of_user(user).ok_or_else(not_found),
+            VisitIdentity::Account(user) => visits::account_participant(state, loaded, user)
+                .await
+                .map_err(from_error)?
+                .ok_or_else(not_found),
         }
     }
 
@@ -116,7 +124,7 @@ impl VisitSession {
     ) -> Result<Value, ProtocolError> {
         let visit_id = request.visit().to_owned();
         let loaded = self.load(state, &visit_id).await?;
-        let me = self.me(&loaded)?.clone();
+        let me = self.me(state, &loaded).await?.clone();
         let actor = visits::actor_of(&me);
         let done = |l: Loaded| Ok(json!({ "visit": l.view() }));
         match request {
@@ -366,6 +374,15 @@ impl VisitSession {
         }
     }
 
+    /// The account lost its part in the visit: stop forwarding its events and polling
+    /// its media (the session itself was torn down by whoever ended the access).
+    /// `None` when this socket had not joined it.
+    pub fn forget(&mut self, state: &AppState, visit_id: &str) -> Option<()> {
+        let a = self.attached.remove(visit_id)?;
+        state.visits.detach(visit_id, &a.participant);
+        Some(())
+    }
+
     /// For pass sockets: the pass's claims.
     pub fn pass(&self) -> Option<&PassClaims> {
         match &self.identity {
@@ -455,6 +472,17 @@ async fn forward(
             };
             let mut frames = Vec::new();
             match event.kind.as_str() {
+                visits::ACCESS_ENDED => {
+                    if event.payload["participant"].as_str() == Some(me.id.as_str()) {
+                        let item = Outbound::VisitRemoved {
+                            visit: visit_id.as_str().into(),
+                        };
+                        if queue.try_send(item).is_err() {
+                            killer.kill(close::SLOW_CONSUMER);
+                        }
+                        return;
+                    }
+                }
                 visits::STATS => {
                     if me.role == Role::Host {
                         frames.push(json!({ "type": "visit_stats", "visit": visit_id,

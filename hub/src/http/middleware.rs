@@ -148,8 +148,8 @@ pub async fn authorize(
         authenticated: principal.is_some(),
         platform_admin: principal.as_ref().is_some_and(|p| p.platform_admin),
         org_role: org_ctx.as_ref().and_then(|c| c.role),
-        room_member: room_ctx.as_ref().is_some_and(|c| c.member),
-        room_care_team: room_ctx.as_ref().is_some_and(|c| c.care_team()),
+        room_member: room_ctx.as_ref().is_some_and(|c| c.standing.member),
+        room_care_team: room_ctx.as_ref().is_some_and(|c| c.standing.care_team()),
     };
     match policy::decide(rule, caller) {
         Decision::Allow => {}

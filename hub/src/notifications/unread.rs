@@ -30,17 +30,20 @@ pub async fn on_message(
     delay_ms: i64,
     now: i64,
 ) -> Result<()> {
-    let away: Vec<(String, String, String)> = sqlx::query_as(
+    // Only members who still hold a role in a taking-part organization hear of it.
+    let sql = sqlx::AssertSqlSafe(format!(
         "SELECT m.user_id, r.org_id, o.name FROM room_members m \
          JOIN rooms r ON r.id = m.room_id JOIN organizations o ON o.id = r.org_id \
-         WHERE m.room_id = $1 AND m.user_id <> $2 \
+         WHERE m.room_id = $1 AND m.user_id <> $2 AND {} \
            AND NOT EXISTS (SELECT 1 FROM room_presence p WHERE p.room_id = m.room_id AND p.user_id = m.user_id)",
-    )
-    .bind(room_id)
-    .bind(sender_id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(StoreError::from)?;
+        crate::store::rooms::HAS_STANDING
+    ));
+    let away: Vec<(String, String, String)> = sqlx::query_as(sql)
+        .bind(room_id)
+        .bind(sender_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
     for (user_id, org_id, org_name) in away {
         outbox::enqueue(
             conn,

@@ -13,7 +13,7 @@ use crate::{
     error::{Error, Result},
     policy,
     state::AppState,
-    store::{Conn, orgs, users},
+    store::{Conn, orgs, rooms, users},
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,6 +118,19 @@ pub async fn add_member(
     })
 }
 
+/// A membership that ended or lost rights: what `revocation::enforce` must end
+/// everywhere (open sockets, live visits) once the change is committed.
+#[derive(Debug, Clone)]
+pub struct MembershipChange {
+    pub org_id: String,
+    pub user_id: String,
+    /// The role now held in the organization; `None` after a removal.
+    pub role: Option<Role>,
+    /// Rooms the user is no longer a member of (their rows were deleted in the
+    /// change's transaction).
+    pub rooms_left: Vec<String>,
+}
+
 /// Refuses to leave an organization without an admin.
 async fn ensure_admin_remains(conn: &mut Conn, org_id: &str, current: Role) -> Result<()> {
     if current == Role::Admin && orgs::count_admins(conn, org_id).await? <= 1 {
@@ -136,7 +149,7 @@ pub async fn change_role(
     user_id: &str,
     role: Role,
     meta: &RequestMeta,
-) -> Result<()> {
+) -> Result<MembershipChange> {
     if !policy::may_grant_role(ctx.role, caller.platform_admin, role) {
         return Err(Error::Forbidden);
     }
@@ -146,8 +159,14 @@ pub async fn change_role(
         .await?
         .ok_or(Error::NotFound("member"))?;
     let current = parse_role(&current)?;
+    let change = MembershipChange {
+        org_id: ctx.org_id.clone(),
+        user_id: user_id.to_owned(),
+        role: Some(role),
+        rooms_left: Vec::new(),
+    };
     if current == role {
-        return Ok(());
+        return Ok(change);
     }
     ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
     orgs::upsert_membership(&mut tx, &ctx.org_id, user_id, role.as_str(), now).await?;
@@ -168,7 +187,7 @@ pub async fn change_role(
         json!({ "user_id": user_id, "role": role }),
     )
     .await;
-    Ok(())
+    Ok(change)
 }
 
 pub async fn remove_member(
@@ -177,7 +196,7 @@ pub async fn remove_member(
     ctx: &OrgContext,
     user_id: &str,
     meta: &RequestMeta,
-) -> Result<()> {
+) -> Result<MembershipChange> {
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     let current = orgs::role_of(&mut tx, &ctx.org_id, user_id)
@@ -186,13 +205,18 @@ pub async fn remove_member(
     let current = parse_role(&current)?;
     ensure_admin_remains(&mut tx, &ctx.org_id, current).await?;
     orgs::remove_membership(&mut tx, &ctx.org_id, user_id).await?;
+    // Room memberships that came from this organization go with it (a room of
+    // another organization the user still belongs to stays). Checks read the
+    // memberships anyway; deleting the rows keeps room rosters true and means a
+    // later re-admission does not silently reopen old case rooms.
+    let rooms_left = rooms::delete_memberships_without_standing(&mut tx, user_id).await?;
     audit::commit_with(
         tx,
         &AuditEvent::new("membership.remove", Outcome::Success)
             .actor(Some(&caller.user_id), meta.ip.as_deref())
             .org(&ctx.org_id)
             .target("user", user_id)
-            .details(json!({ "role": current.as_str() })),
+            .details(json!({ "role": current.as_str(), "rooms_left": rooms_left })),
         now,
     )
     .await?;
@@ -203,5 +227,10 @@ pub async fn remove_member(
         json!({ "user_id": user_id }),
     )
     .await;
-    Ok(())
+    Ok(MembershipChange {
+        org_id: ctx.org_id.clone(),
+        user_id: user_id.to_owned(),
+        role: None,
+        rooms_left,
+    })
 }

@@ -15,7 +15,9 @@ pub use invites::{
     AcceptInviteInput, AcceptedInvite, CreatedInvite, InviteView, accept_invite, create_invite,
     list_invites, revoke_invite,
 };
-pub use members::{MemberView, add_member, change_role, list_members, remove_member};
+pub use members::{
+    MemberView, MembershipChange, add_member, change_role, list_members, remove_member,
+};
 
 use crate::{
     accounts::{Principal, RequestMeta},

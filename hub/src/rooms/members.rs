@@ -27,7 +27,7 @@ pub async fn add_member(
     user_id: &str,
     meta: &RequestMeta,
 ) -> Result<RoomMemberView> {
-    if !policy::may_add_room_member(ctx, &caller.user_id, user_id) {
+    if !policy::may_add_room_member(&ctx.standing, &caller.user_id, user_id) {
         return Err(Error::Forbidden);
     }
     let room_id = &ctx.room.id;
@@ -71,7 +71,7 @@ pub async fn remove_member(
     user_id: &str,
     meta: &RequestMeta,
 ) -> Result<()> {
-    if !policy::may_remove_room_member(ctx, &caller.user_id, user_id) {
+    if !policy::may_remove_room_member(&ctx.standing, &caller.user_id, user_id) {
         return Err(Error::Forbidden);
     }
     let room_id = &ctx.room.id;
@@ -102,6 +102,13 @@ pub async fn remove_member(
         now,
     )
     .await?;
+    announce_removal(state, room_id, user_id).await;
+    Ok(())
+}
+
+/// Tells every node that `user_id` lost the room: each of their subscriptions to
+/// it ends at once with an `unsubscribed` push (docs/protocol.md).
+pub async fn announce_removal(state: &AppState, room_id: &str, user_id: &str) {
     let event = Event {
         topic: topic(room_id),
         kind: MEMBER_REMOVED.into(),
@@ -109,10 +116,9 @@ pub async fn remove_member(
     };
     if let Err(e) = state.bus.publish(event).await {
         // The removal is committed; open sockets lose the room at their next
-        // write (membership is checked there) rather than at once.
+        // request or session check (membership is read there) rather than at once.
         tracing::warn!(error = %e, "member removal not announced");
     }
-    Ok(())
 }
 
 /// Refers the case to another organization: its clinicians and admins may then
@@ -124,7 +130,7 @@ pub async fn refer(
     org_id: &str,
     meta: &RequestMeta,
 ) -> Result<super::RoomView> {
-    if !policy::may_refer_room(ctx) {
+    if !policy::may_refer_room(&ctx.standing) {
         return Err(Error::Forbidden);
     }
     if ctx.room.kind != "case" {

@@ -13,7 +13,9 @@ mod stream;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use members::{MEMBER_REMOVED, add_member, refer, remove_member};
+pub use crate::domain::RoomKind;
+
+pub use members::{MEMBER_REMOVED, add_member, announce_removal, refer, remove_member};
 pub use messages::{
     EditInput, HistoryPage, HistoryQuery, MessageView, PublishInput, Published, delete_message,
     edit_message, history, publish, validate_body, validate_client_id,
@@ -26,7 +28,7 @@ use crate::{
     accounts::{Principal, RequestMeta},
     audit::{self, AuditEvent, Outcome},
     clock::rfc3339,
-    domain::{Role, RoomTitle},
+    domain::{Role, RoomStanding, RoomTitle},
     error::{Error, Result},
     orgs::{OrgContext, parse_role},
     policy,
@@ -44,22 +46,12 @@ pub fn topic(room_id: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct RoomContext {
     pub room: rooms::RoomRow,
-    /// The caller is a member of the room.
-    pub member: bool,
-    /// The caller's roles in the organizations taking part in the room.
-    pub org_roles: Vec<Role>,
-}
-
-impl RoomContext {
-    /// Clinicians and admins of a taking-part organization.
-    pub fn care_team(&self) -> bool {
-        self.org_roles
-            .iter()
-            .any(|r| matches!(r, Role::Admin | Role::Clinician))
-    }
+    pub standing: RoomStanding,
 }
 
 /// Loads the room and the caller's standing; `None` when the room does not exist.
+/// Both are read now, from the memberships they derive from: a member removed from
+/// every organization taking part has no standing, whatever rows remain.
 pub async fn context(
     state: &AppState,
     room_id: &str,
@@ -77,27 +69,8 @@ pub async fn context(
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(RoomContext {
         room,
-        member,
-        org_roles,
+        standing: RoomStanding { member, org_roles },
     }))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RoomKind {
-    /// A case discussed by a care team, possibly across organizations.
-    Case,
-    /// The thread between one patient and their care team in an organization.
-    Direct,
-}
-
-impl RoomKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoomKind::Case => "case",
-            RoomKind::Direct => "direct",
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -18,6 +18,13 @@ pub struct RoomRow {
 
 const ROOM_COLUMNS: &str = "r.id, r.org_id, r.kind, r.title, r.patient_id, r.epoch, r.last_seq, r.created_by, r.created_at";
 
+/// The condition that makes a `room_members` row `m` count: its user still holds a
+/// role in an organization taking part in the room (the owner, or one the case was
+/// referred to). Room rights follow the organization membership they came from, read
+/// at every check, so a removal ends them at once even where a row was missed.
+pub const HAS_STANDING: &str = "EXISTS (SELECT 1 FROM memberships om JOIN room_orgs ro ON ro.org_id = om.org_id \
+     WHERE ro.room_id = m.room_id AND om.user_id = m.user_id)";
+
 /// A room as one of its members sees it in a list.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MyRoomRow {
@@ -135,7 +142,7 @@ pub async fn for_user(
            (SELECT COUNT(*) FROM room_events e WHERE e.room_id = r.id AND e.seq > m.last_read_seq \
               AND e.kind = 'message' AND e.sender_id <> m.user_id) AS unread \
          FROM room_members m JOIN rooms r ON r.id = m.room_id \
-         WHERE m.user_id = $1 ORDER BY r.created_at DESC, r.id DESC"
+         WHERE m.user_id = $1 AND {HAS_STANDING} ORDER BY r.created_at DESC, r.id DESC"
     ));
     let rows: Vec<MyRoomRow> = sqlx::query_as(sql).bind(user_id).fetch_all(conn).await?;
     rows.into_iter()
@@ -230,31 +237,47 @@ pub async fn delete_member(
     Ok(done.rows_affected() == 1)
 }
 
+/// `user_id`'s membership of the room, if it counts (see [`HAS_STANDING`]).
 pub async fn member(
     conn: &mut Conn,
     room_id: &str,
     user_id: &str,
 ) -> Result<Option<MemberRow>, StoreError> {
-    Ok(sqlx::query_as(
+    let sql = sqlx::AssertSqlSafe(format!(
         "SELECT m.user_id, u.display_name, m.added_by, m.joined_at, m.last_read_seq \
          FROM room_members m JOIN users u ON u.id = m.user_id \
-         WHERE m.room_id = $1 AND m.user_id = $2",
-    )
-    .bind(room_id)
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await?)
+         WHERE m.room_id = $1 AND m.user_id = $2 AND {HAS_STANDING}"
+    ));
+    Ok(sqlx::query_as(sql)
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 pub async fn members(conn: &mut Conn, room_id: &str) -> Result<Vec<MemberRow>, StoreError> {
-    Ok(sqlx::query_as(
+    let sql = sqlx::AssertSqlSafe(format!(
         "SELECT m.user_id, u.display_name, m.added_by, m.joined_at, m.last_read_seq \
          FROM room_members m JOIN users u ON u.id = m.user_id \
-         WHERE m.room_id = $1 ORDER BY m.joined_at, m.user_id",
-    )
-    .bind(room_id)
-    .fetch_all(conn)
-    .await?)
+         WHERE m.room_id = $1 AND {HAS_STANDING} ORDER BY m.joined_at, m.user_id"
+    ));
+    Ok(sqlx::query_as(sql).bind(room_id).fetch_all(conn).await?)
+}
+
+/// Deletes `user_id`'s memberships of rooms where they no longer hold a role in any
+/// organization taking part (after leaving an organization); returns those rooms so
+/// their open subscriptions can be ended. Their messages stay in the history.
+pub async fn delete_memberships_without_standing(
+    conn: &mut Conn,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "DELETE FROM room_members WHERE user_id = $1 AND room_id IN \
+           (SELECT m.room_id FROM room_members m WHERE m.user_id = $1 AND NOT {HAS_STANDING}) \
+         RETURNING room_id"
+    ));
+    let rows: Vec<(String,)> = sqlx::query_as(sql).bind(user_id).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|(r,)| r).collect())
 }
 
 pub async fn member_count(conn: &mut Conn, room_id: &str) -> Result<i64, StoreError> {
@@ -266,22 +289,24 @@ pub async fn member_count(conn: &mut Conn, room_id: &str) -> Result<i64, StoreEr
 }
 
 /// Takes the room's next offset for a message by `user_id`, only if they are a
-/// member: one statement instead of a membership read plus an update, on the
+/// member with standing: one statement instead of a membership read plus an update, on the
 /// hottest path of the hub. `None`: no such room or not a member.
 pub async fn next_seq_for_member(
     conn: &mut Conn,
     room_id: &str,
     user_id: &str,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    Ok(sqlx::query_as(
+    let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 \
-           AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = $1 AND m.user_id = $2) \
-         RETURNING last_seq, epoch",
-    )
-    .bind(room_id)
-    .bind(user_id)
-    .fetch_optional(conn)
-    .await?)
+           AND EXISTS (SELECT 1 FROM room_members m WHERE m.room_id = $1 AND m.user_id = $2 \
+             AND {HAS_STANDING}) \
+         RETURNING last_seq, epoch"
+    ));
+    Ok(sqlx::query_as(sql)
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Inserts an event unless its client id was used before by the same sender in

@@ -131,6 +131,24 @@ pub async fn for_user(
         .await?)
 }
 
+/// Visits of `org_id` that are not over and in which `user_id` takes part.
+pub async fn open_for_user_in_org(
+    conn: &mut Conn,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT v.id FROM visits v JOIN visit_participants p ON p.visit_id = v.id \
+         WHERE v.org_id = $1 AND p.user_id = $2 \
+           AND v.state NOT IN ('ended', 'cancelled', 'no_show')",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// Inserts a participant; the display name is sealed (a guest's name is whatever the
 /// host typed, and every name ties a person to a clinical visit).
 pub async fn insert_participant(

@@ -297,7 +297,7 @@ pub async fn invite(
     let name = DisplayName::parse(&input.display_name)
         .map_err(|e| Error::invalid("display_name", e.code, e.message))?;
     let before = super::get(state, visit_id).await?;
-    let host = super::require_host(&before, &principal.user_id)?;
+    let host = super::require_host(state, &before, &principal.user_id).await?;
     let guest = ParticipantId::generate(state.clock.now_ms());
     let new = NewParticipant {
         id: guest.clone(),

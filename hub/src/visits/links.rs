@@ -94,7 +94,7 @@ pub async fn link_for_participant(
     meta: &RequestMeta,
 ) -> Result<LinkView> {
     let loaded = super::get(state, visit_id).await?;
-    super::require_host(&loaded, &principal.user_id)?;
+    super::require_host(state, &loaded, &principal.user_id).await?;
     let participant = ParticipantId::from(participant_id);
     match loaded.visit.participant(&participant) {
         Some(p) if p.role != signaling::visit::Role::Host => {}
@@ -141,7 +141,7 @@ pub async fn revoke(
     meta: &RequestMeta,
 ) -> Result<()> {
     let loaded = super::get(state, visit_id).await?;
-    super::require_host(&loaded, &principal.user_id)?;
+    super::require_host(state, &loaded, &principal.user_id).await?;
     if loaded
         .visit
         .participant(&ParticipantId::from(participant_id))

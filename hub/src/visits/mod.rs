@@ -6,6 +6,7 @@
 //! version), append its events and publish them on `visit.<id>` and every host's
 //! `user.<id>`. A command that lost the race is simply run again on the fresh snapshot.
 
+mod access;
 mod create;
 mod links;
 pub mod media;
@@ -23,6 +24,7 @@ use signaling::{
     visit::{Actor, Role, Transition, Visit, VisitError, VisitPolicy},
 };
 
+pub use access::{ACCESS_ENDED, account_participant, end_access, require_host};
 pub use create::{
     CreateVisitInput, CreatedVisit, InviteInput, Invited, cancel_for_appointment, create,
     for_appointment, has_visit, invite,
@@ -204,19 +206,6 @@ pub async fn get(state: &AppState, visit_id: &str) -> Result<Loaded> {
     load(&mut conn, &state.keyring, visit_id)
         .await?
         .ok_or(Error::NotFound("visit"))
-}
-
-/// The host participant `user_id` holds, as an actor. A patient or guest of the visit
-/// gets `not_host`; anyone else `visit_not_found` (outsiders learn nothing).
-pub fn require_host(loaded: &Loaded, user_id: &str) -> Result<Actor> {
-    match loaded.participant_of_user(user_id) {
-        Some(p) if p.role == Role::Host => Ok(actor_of(p)),
-        Some(_) => Err(Error::Denied {
-            code: "not_host",
-            message: "only a host of the visit may do this".into(),
-        }),
-        None => Err(Error::NotFound("visit")),
-    }
 }
 
 /// Maps a refused command to the hub's error with the state machine's stable code.

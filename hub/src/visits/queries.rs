@@ -10,9 +10,11 @@ use crate::{
     accounts::{Principal, RequestMeta},
     audit::{self, AuditEvent, Outcome},
     error::{Error, Result},
+    orgs::parse_role,
+    policy,
     scheduling::parse_instant,
     state::AppState,
-    store::visits as store,
+    store::{orgs, visits as store},
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -51,9 +53,25 @@ pub async fn list_mine(
     }
     let mut conn = state.store.conn().await?;
     let rows = store::for_user(&mut conn, &principal.user_id, from, to).await?;
+    // Only visits whose rights still stand: the role held now in each visit's
+    // organization decides, not the role held when the visit was made.
+    let roles = orgs::memberships_of(&mut conn, &principal.user_id)
+        .await?
+        .into_iter()
+        .map(|m| Ok((m.org_id, parse_role(&m.role)?)))
+        .collect::<Result<std::collections::HashMap<_, _>>>()?;
     let mut views = Vec::with_capacity(rows.len());
     for row in rows {
-        views.push(from_row(&mut conn, &state.keyring, row).await?.view());
+        let role = roles.get(&row.org_id).copied();
+        let loaded = from_row(&mut conn, &state.keyring, row).await?;
+        let allowed = loaded
+            .participant_of_user(&principal.user_id)
+            .is_some_and(|p| {
+                policy::may_take_part_in_visit(p.role == signaling::visit::Role::Host, role)
+            });
+        if allowed {
+            views.push(loaded.view());
+        }
     }
     drop(conn);
     let tx = state.store.begin_write().await?;
@@ -72,7 +90,10 @@ pub async fn get_one(
     meta: &RequestMeta,
 ) -> Result<VisitView> {
     let loaded = super::get(state, visit_id).await?;
-    if loaded.participant_of_user(&principal.user_id).is_none() {
+    if super::account_participant(state, &loaded, &principal.user_id)
+        .await?
+        .is_none()
+    {
         return Err(Error::NotFound("visit"));
     }
     let tx = state.store.begin_write().await?;
@@ -93,7 +114,7 @@ pub async fn cancel(
     meta: &RequestMeta,
 ) -> Result<VisitView> {
     let before = super::get(state, visit_id).await?;
-    let host = super::require_host(&before, &principal.user_id)?;
+    let host = super::require_host(state, &before, &principal.user_id).await?;
     let after = super::apply(state, visit_id, |v, now| v.cancel(&host, now)).await?;
     let tx = state.store.begin_write().await?;
     let event = AuditEvent::new("visit.cancel", Outcome::Success)

@@ -131,7 +131,8 @@ pub async fn change_role(
     Path(ids): Path<(String, String)>,
     AppJson(input): AppJson<RoleInput>,
 ) -> Result<StatusCode> {
-    orgs::change_role(&state, &p, &ctx, &ids.1, input.role, &meta).await?;
+    let change = orgs::change_role(&state, &p, &ctx, &ids.1, input.role, &meta).await?;
+    crate::revocation::enforce(&state, &change).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -146,7 +147,8 @@ pub async fn remove_member(
     Meta(meta): Meta,
     Path(ids): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    orgs::remove_member(&state, &p, &ctx, &ids.1, &meta).await?;
+    let change = orgs::remove_member(&state, &p, &ctx, &ids.1, &meta).await?;
+    crate::revocation::enforce(&state, &change).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
