@@ -11,6 +11,7 @@ mod cluster;
 mod faults;
 mod live;
 mod live_limits;
+mod membership;
 mod mfa;
 mod notification_links;
 mod notification_receipts;
