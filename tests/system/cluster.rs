@@ -1,22 +1,25 @@
 //! Several `hub` processes sharing PostgreSQL and Redis: clients on different
 //! nodes see every message exactly once, in order, also when a node is killed
-//! with SIGKILL or Redis restarts in the middle of the traffic.
+//! with SIGKILL or Redis restarts in the middle of the traffic; and a removal from
+//! an organization on one node ends the access of a socket on another.
 
 use std::{
     collections::HashSet,
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use serde_json::json;
 
 use crate::{
     live::care_team,
+    membership::{AT_ONCE, no_event_for_a_second},
     support::{
         Backend, DATA_KEY, SIGNING_KEY, TestApp,
         process::{HubProcess, free_port},
         resilient::Peer,
+        ws::Ws,
     },
 };
 
@@ -257,5 +260,112 @@ async fn presence_follows_users_across_nodes_and_expires_with_a_dead_node() {
     }
     let present = wa.ok("presence", json!({ "room": room_id })).await;
     assert_eq!(present["users"], json!([users[0].0]));
+    app.stop().await;
+}
+
+/// Rights follow the organization membership on every node: a clinician's socket on
+/// node B is subscribed to a case room and watches a visit they host; an admin removes
+/// them through node A's REST API. Within a second node B's socket is unsubscribed
+/// from the room and removed from the visit, and nothing more reaches it.
+#[tokio::test]
+async fn a_removal_on_one_node_ends_access_on_another() {
+    if !services_available() {
+        return;
+    }
+    let redis = OwnRedis::start().expect("redis-server starts");
+    let redis_url = redis.url();
+    let app =
+        TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = Some(redis_url.clone())).await;
+    let (org, users, room) = care_team(&app).await;
+    let room_id = room["id"].as_str().unwrap().to_owned();
+    let admin = app
+        .account(
+            "admin@clinic.test",
+            hub::domain::Role::Admin,
+            Some("Clinic"),
+        )
+        .await;
+    let admin_token = app.token_for(&admin).await;
+    let env = vec![
+        ("HUB_DATABASE_URL", app.db.url.clone()),
+        ("HUB_REDIS_URL", redis.url()),
+        ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
+        ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+    ];
+    let root = PathBuf::from(&app.db.data_dir);
+    let a = HubProcess::start_with(&root.join("a"), &env).await;
+    let b = HubProcess::start_with(&root.join("b"), &env).await;
+    let (stays, leaves, patient) = (&users[0], &users[1], &users[2]);
+    let http = reqwest::Client::new();
+
+    let at = hub::clock::rfc3339((app.clock_secs() + 600) * 1000);
+    let created = http
+        .post(format!("{}/api/v1/orgs/{org}/visits", a.base))
+        .bearer_auth(&leaves.1)
+        .json(&json!({ "patient_id": patient.0, "scheduled_at": at }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), 201);
+    let visit = created.json::<serde_json::Value>().await.unwrap()["visit"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut watcher = Ws::connect(&a.base, &stays.1).await;
+    watcher.ok("subscribe", json!({ "room": room_id })).await;
+    let mut wb = Ws::connect(&b.base, &leaves.1).await;
+    wb.ok("subscribe", json!({ "room": room_id })).await;
+    wb.ok("visit_join", json!({ "visit": visit })).await;
+
+    let removed = http
+        .delete(format!("{}/api/v1/orgs/{org}/members/{}", a.base, leaves.0))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(removed.status(), 204);
+
+    // Both ends arrive on node B within a second, in either order.
+    let deadline = Instant::now() + AT_ONCE;
+    let mut seen = HashSet::new();
+    for p in wb.take_pushes() {
+        seen.insert(p["type"].as_str().unwrap_or_default().to_owned());
+    }
+    while !(seen.contains("unsubscribed") && seen.contains("visit_removed")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match wb.next_frame_within(left).await {
+            Ok(Some(frame)) => {
+                seen.insert(frame["type"].as_str().unwrap_or_default().to_owned());
+            }
+            other => panic!("node B was not told within {AT_ONCE:?}: {other:?}, saw {seen:?}"),
+        }
+    }
+
+    // A message sent through node A reaches A's member, not B's removed socket.
+    let sent = http
+        .post(format!("{}/api/v1/rooms/{room_id}/messages", a.base))
+        .bearer_auth(&stays.1)
+        .json(&json!({ "client_id": "after-1", "body": "Plan agreed" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(sent.status(), 201);
+    watcher.next_of("event").await;
+    no_event_for_a_second(&mut wb).await;
+    let refused = wb
+        .request(
+            "publish",
+            json!({ "room": room_id, "client_id": "after-2", "body": "x" }),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(refused["code"], "room_not_found");
+    let refused = wb
+        .request("visit_join", json!({ "visit": visit }))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused["code"], "visit_not_found");
+    drop((a, b));
     app.stop().await;
 }
