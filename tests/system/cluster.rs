@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     live::care_team,
-    membership::{AT_ONCE, no_event_for_a_second},
+    membership::{AT_ONCE, next_frame_by, no_event_for_a_second},
     support::{
         Backend, DATA_KEY, SIGNING_KEY, TestApp,
         process::{HubProcess, free_port},
@@ -333,8 +333,7 @@ async fn a_removal_on_one_node_ends_access_on_another() {
         seen.insert(p["type"].as_str().unwrap_or_default().to_owned());
     }
     while !(seen.contains("unsubscribed") && seen.contains("visit_removed")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match wb.next_frame_within(left).await {
+        match next_frame_by(&mut wb, deadline).await {
             Ok(Some(frame)) => {
                 seen.insert(frame["type"].as_str().unwrap_or_default().to_owned());
             }

@@ -27,29 +27,41 @@ fn code(e: Result<Value, Value>) -> String {
 
 /// Waits (at most [`AT_ONCE`]) for the push of `kind` on `ws`, skipping others.
 pub async fn push_at_once(ws: &mut Ws, kind: &str) -> Value {
-    let deadline = Instant::now() + AT_ONCE;
+    push_within(ws, kind, AT_ONCE).await
+}
+
+/// Waits (at most `wait`) for the push of `kind` on `ws`, skipping others.
+async fn push_within(ws: &mut Ws, kind: &str, wait: Duration) -> Value {
+    let deadline = Instant::now() + wait;
     for p in ws.take_pushes() {
         if p["type"] == kind {
             return p;
         }
     }
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match ws.next_frame_within(left).await {
+        match next_frame_by(ws, deadline).await {
             Ok(Some(frame)) if frame["type"] == kind => return frame,
             Ok(Some(_)) => continue,
             Ok(None) => panic!("socket closed while waiting for {kind}"),
-            Err(()) => panic!("no {kind} push within {AT_ONCE:?}"),
+            Err(()) => panic!("no {kind} push within {wait:?}"),
         }
     }
+}
+
+/// The next frame before `deadline` (`Err` after it). Control frames such as the
+/// server's pings do not extend the wait.
+pub async fn next_frame_by(ws: &mut Ws, deadline: Instant) -> Result<Option<Value>, ()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, ws.next_frame_within(left))
+        .await
+        .unwrap_or(Err(()))
 }
 
 /// Asserts that no room event reaches `ws` for a second.
 pub async fn no_event_for_a_second(ws: &mut Ws) {
     let deadline = Instant::now() + AT_ONCE;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match ws.next_frame_within(left).await {
+        match next_frame_by(ws, deadline).await {
             Err(()) | Ok(None) => return,
             Ok(Some(frame)) => assert_ne!(frame["type"], "event", "delivered after removal"),
         }
@@ -232,6 +244,71 @@ async fn a_room_row_without_a_membership_grants_nothing() {
         assert_eq!(code(wb.request("publish", publish).await), "room_not_found");
         let mine = app.get("/api/v1/rooms", Some(&b.1)).await.expect(200);
         assert_eq!(mine["rooms"], json!([]));
+        app.stop().await;
+    }
+}
+
+/// Sockets re-read the session, the account and their rooms' standing every second.
+fn quick_checks(c: &mut hub::config::Config) {
+    c.gateway.ping_interval_secs = 1;
+    c.gateway.session_check_secs = 1;
+}
+
+/// A removal whose bus notice is lost (here: the membership ends behind the hub's
+/// back, so none is sent) still ends an open subscription, at the socket's next
+/// session check.
+#[tokio::test]
+async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, quick_checks).await;
+        let (org, users, room) = care_team(&app).await;
+        let room_id = room["id"].as_str().unwrap().to_owned();
+        let (a, b) = (&users[0], &users[1]);
+        let mut wb = Ws::connect(&app.base, &b.1).await;
+        wb.ok("subscribe", json!({ "room": room_id })).await;
+        let mut conn = app.state.store.conn().await.unwrap();
+        hub::store::orgs::remove_membership(&mut conn, &org, &b.0)
+            .await
+            .unwrap();
+        drop(conn);
+        let gone = push_within(&mut wb, "unsubscribed", Duration::from_secs(3)).await;
+        assert_eq!(gone["room"], room_id.as_str());
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            Some(&a.1),
+            json!({ "client_id": "a-1", "body": "after" }),
+        )
+        .await
+        .expect(201);
+        no_event_for_a_second(&mut wb).await;
+        app.stop().await;
+    }
+}
+
+/// A disabled account (`users.status`; the product has no operation that sets it)
+/// is refused over REST at once and its sockets are closed with 4003 at their next
+/// session check.
+#[tokio::test]
+async fn a_disabled_account_loses_rest_and_its_sockets() {
+    for backend in backends() {
+        let app = TestApp::spawn_with(backend, quick_checks).await;
+        let (_, users, room) = care_team(&app).await;
+        let room_id = room["id"].as_str().unwrap().to_owned();
+        let b = &users[1];
+        let mut wb = Ws::connect(&app.base, &b.1).await;
+        wb.ok("subscribe", json!({ "room": room_id })).await;
+        sqlx::query("UPDATE users SET status = 'disabled' WHERE id = $1")
+            .bind(&b.0)
+            .execute(app.state.store.pool())
+            .await
+            .unwrap();
+        app.get(&format!("/api/v1/rooms/{room_id}/messages"), Some(&b.1))
+            .await
+            .expect_error(401, "unauthenticated");
+        let code = tokio::time::timeout(Duration::from_secs(5), wb.close_code())
+            .await
+            .expect("closed within the session check");
+        assert_eq!(code, Some(4003));
         app.stop().await;
     }
 }

@@ -28,7 +28,7 @@ use crate::{
     metrics::CloseLabels,
     rooms::{self, PublishInput, Recovery},
     state::AppState,
-    store::{rooms as room_store, sessions},
+    store::{rooms as room_store, sessions, users},
     visits::pass::PassClaims,
 };
 
@@ -293,6 +293,12 @@ impl Connection {
                         if !Box::pin(self.session_alive()).await {
                             return Some((close::SESSION_REVOKED, "session revoked"));
                         }
+                        // A safety net for a removal whose bus notice was lost.
+                        for frame in Box::pin(self.rooms_lost()).await {
+                            if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
+                                return ending;
+                            }
+                        }
                     }
                     if let Err(ending) = send_unless_killed(socket, Message::Ping(Default::default()), &killer).await {
                             return ending;
@@ -316,15 +322,45 @@ impl Connection {
         }
         let result = async {
             let mut conn = self.state.store.conn().await?;
-            Ok::<_, Error>(sessions::by_id(&mut conn, &self.principal.session_id).await?)
+            let session = sessions::by_id(&mut conn, &self.principal.session_id).await?;
+            let active = users::by_id(&mut conn, &self.user)
+                .await?
+                .is_some_and(|u| u.is_active());
+            Ok::<_, Error>(session.filter(|_| active))
         }
         .await;
         match result {
             Ok(Some(s)) => s.revoked_at.is_none() && s.expires_at > self.state.clock.now_ms(),
+            // No session, or the account is no longer active.
             Ok(None) => false,
             // The database is unreachable: do not punish the client for it.
             Err(_) => true,
         }
+    }
+
+    /// Ends the subscriptions to rooms the user no longer has standing in (rights are
+    /// re-read from the memberships); the `unsubscribed` frames to send. The bus tells
+    /// sockets at once; this bounds the damage of a lost notice to one session check.
+    async fn rooms_lost(&mut self) -> Vec<Utf8Bytes> {
+        let rooms: Vec<Arc<str>> = self.rooms.keys().cloned().collect();
+        let mut lost = Vec::new();
+        for room in rooms {
+            let still = async {
+                let mut conn = self.state.store.conn().await?;
+                Ok::<_, Error>(room_store::member(&mut conn, &room, &self.user).await?)
+            }
+            .await;
+            // An unreachable database does not end subscriptions.
+            if let Ok(None) = still {
+                self.forget_room(&room);
+                lost.push(
+                    json!({ "type": "unsubscribed", "room": &*room, "reason": "removed" })
+                        .to_string()
+                        .into(),
+                );
+            }
+        }
+        lost
     }
 
     /// Turns a queued item into a frame, or drops it (a duplicate offset).
