@@ -12,6 +12,7 @@ mod faults;
 mod live;
 mod live_limits;
 mod membership;
+mod membership_visits;
 mod mfa;
 mod notification_links;
 mod notification_receipts;

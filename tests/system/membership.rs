@@ -2,7 +2,7 @@
 //! for every kind of access a membership gives, grant it, end the membership (or
 //! change the role), and check the access is refused at once, including what was
 //! already open: a room subscription stops within a second, a host leaves the live
-//! visit. The same across two nodes is `cluster.rs`.
+//! visit. Visits are `membership_visits.rs`; the same across two nodes is `cluster.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::{
 /// How soon an open socket must hear that its access ended.
 pub const AT_ONCE: Duration = Duration::from_secs(1);
 
-fn code(e: Result<Value, Value>) -> String {
+pub fn code(e: Result<Value, Value>) -> String {
     e.expect_err("refused")["code"]
         .as_str()
         .unwrap_or_default()
@@ -68,7 +68,7 @@ pub async fn no_event_for_a_second(ws: &mut Ws) {
     }
 }
 
-async fn delete(app: &TestApp, path: &str, token: &str) -> u16 {
+pub async fn delete(app: &TestApp, path: &str, token: &str) -> u16 {
     app.call(Method::DELETE, path, Some(token), None)
         .await
         .status
@@ -309,258 +309,6 @@ async fn a_disabled_account_loses_rest_and_its_sockets() {
             .await
             .expect("closed within the session check");
         assert_eq!(code, Some(4003));
-        app.stop().await;
-    }
-}
-
-struct Clinic {
-    org: String,
-    admin_token: String,
-    host: String,
-    host_token: String,
-    patient: String,
-}
-
-async fn clinic(app: &TestApp) -> Clinic {
-    let host = app
-        .account(
-            "doc@removal.example",
-            Role::Clinician,
-            Some("Removal Clinic"),
-        )
-        .await;
-    let org = app.org_id("Removal Clinic").await;
-    let patient = app
-        .account("pat@removal.example", Role::Patient, Some("Removal Clinic"))
-        .await;
-    let admin = app
-        .account("admin@removal.example", Role::Admin, Some("Removal Clinic"))
-        .await;
-    Clinic {
-        host_token: app.token_for(&host).await,
-        admin_token: app.token_for(&admin).await,
-        org,
-        host,
-        patient,
-    }
-}
-
-fn participant<'a>(visit: &'a Value, role: &str) -> &'a Value {
-    visit["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["role"] == role)
-        .expect("participant with role")
-}
-
-/// Waits for a `visit_event` of `kind`, skipping other pushes.
-async fn next_event(ws: &mut Ws, kind: &str) -> Value {
-    loop {
-        let e = ws.next_of("visit_event").await;
-        if e["event"]["type"] == kind {
-            return e;
-        }
-    }
-}
-
-async fn create_visit(app: &TestApp, org: &str, token: &str, patient: &str) -> Value {
-    let at = hub::clock::rfc3339((app.clock_secs() + 600) * 1000);
-    app.post(
-        &format!("/api/v1/orgs/{org}/visits"),
-        Some(token),
-        json!({ "patient_id": patient, "scheduled_at": at }),
-    )
-    .await
-    .expect(201)
-}
-
-#[tokio::test]
-async fn removal_ends_every_visit_right_and_the_live_visit() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        let c = clinic(&app).await;
-        let created = create_visit(&app, &c.org, &c.host_token, &c.patient).await;
-        let visit = created["visit"]["id"].as_str().unwrap().to_owned();
-        let patient_pid = participant(&created["visit"], "patient")["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let link = created["link"]["url"].as_str().unwrap();
-
-        // Granted: the host reads the visit, mints links, invites, lists it.
-        app.get(&format!("/api/v1/visits/{visit}"), Some(&c.host_token))
-            .await
-            .expect(200);
-        app.post(
-            &format!("/api/v1/visits/{visit}/links"),
-            Some(&c.host_token),
-            json!({ "participant_id": patient_pid }),
-        )
-        .await
-        .expect(201);
-        app.post(
-            &format!("/api/v1/visits/{visit}/invites"),
-            Some(&c.host_token),
-            json!({ "display_name": "Ines (interpreter)", "role": "guest" }),
-        )
-        .await
-        .expect(201);
-        let listed = app.get("/api/v1/visits", Some(&c.host_token)).await;
-        assert_eq!(listed.expect(200).as_array().map(Vec::len), Some(1));
-
-        // The visit goes live with the host in it. (The minted link replaced the
-        // first one, so the patient redeems a fresh one.)
-        let fresh = app
-            .post(
-                &format!("/api/v1/visits/{visit}/links"),
-                Some(&c.host_token),
-                json!({ "participant_id": patient_pid }),
-            )
-            .await
-            .expect(201);
-        assert_ne!(fresh["url"].as_str(), Some(link));
-        let token = fresh["url"].as_str().unwrap().split_once("#t=").unwrap().1;
-        let pass = app
-            .post(
-                "/api/v1/visit-links/redeem",
-                None,
-                json!({ "token": token }),
-            )
-            .await
-            .expect(200)["pass"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut host = Ws::connect(&app.base, &c.host_token).await;
-        host.ok("visit_join", json!({ "visit": visit })).await;
-        let mut patient = Ws::connect(&app.base, &pass).await;
-        patient.ok("visit_join", json!({ "visit": visit })).await;
-        next_event(&mut host, "patient_waiting").await;
-        let live = host
-            .ok(
-                "visit_admit",
-                json!({ "visit": visit, "participant": patient_pid }),
-            )
-            .await;
-        assert_eq!(live["visit"]["state"], "live");
-        assert_eq!(participant(&live["visit"], "host")["state"], "admitted");
-        let grant = host.next_of("visit_admitted").await["grant"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        patient.next_of("visit_admitted").await;
-
-        // The admin removes the host from the organization.
-        let path = format!("/api/v1/orgs/{}/members/{}", c.org, c.host);
-        assert_eq!(delete(&app, &path, &c.admin_token).await, 204);
-
-        // At once: the host's socket leaves the visit, the patient sees the host go.
-        let removed = push_at_once(&mut host, "visit_removed").await;
-        assert_eq!(
-            (removed["visit"].as_str(), removed["reason"].as_str()),
-            (Some(visit.as_str()), Some("access_ended"))
-        );
-        let left = next_event(&mut patient, "participant_left").await;
-        assert_eq!(participant(&left["state"], "host")["state"], "left");
-        assert_eq!(left["state"]["state"], "live", "the visit goes on");
-
-        // Every other way in is refused, over REST and the socket.
-        app.get(&format!("/api/v1/visits/{visit}"), Some(&c.host_token))
-            .await
-            .expect_error(404, "visit_not_found");
-        app.post(
-            &format!("/api/v1/visits/{visit}/links"),
-            Some(&c.host_token),
-            json!({ "participant_id": patient_pid }),
-        )
-        .await
-        .expect_error(404, "visit_not_found");
-        app.post(
-            &format!("/api/v1/visits/{visit}/invites"),
-            Some(&c.host_token),
-            json!({ "display_name": "Someone", "role": "guest" }),
-        )
-        .await
-        .expect_error(404, "visit_not_found");
-        let revoke = format!("/api/v1/visits/{visit}/links/{patient_pid}");
-        assert_eq!(delete(&app, &revoke, &c.host_token).await, 404);
-        app.post(
-            &format!("/api/v1/visits/{visit}/cancel"),
-            Some(&c.host_token),
-            json!({}),
-        )
-        .await
-        .expect_error(404, "visit_not_found");
-        let listed = app.get("/api/v1/visits", Some(&c.host_token)).await;
-        assert_eq!(listed.expect(200), json!([]));
-        for (kind, fields) in [
-            ("visit_join", json!({ "visit": visit })),
-            (
-                "visit_offer",
-                json!({ "visit": visit, "grant": grant, "sdp": "v=0\r\n" }),
-            ),
-            ("visit_end", json!({ "visit": visit })),
-            (
-                "visit_media",
-                json!({ "visit": visit, "audio": true, "video": true, "screen": false }),
-            ),
-        ] {
-            assert_eq!(
-                code(host.request(kind, fields).await),
-                "visit_not_found",
-                "{kind}"
-            );
-        }
-        assert!(app.audited("visit.access_end").await >= 1);
-        app.stop().await;
-    }
-}
-
-/// The admin sets the host's role in the clinic.
-async fn set_role(app: &TestApp, c: &Clinic, role: &str) -> u16 {
-    let member = format!("/api/v1/orgs/{}/members/{}", c.org, c.host);
-    let body = Some(json!({ "role": role }));
-    let reply = app
-        .call(Method::PUT, &member, Some(&c.admin_token), body)
-        .await;
-    reply.status.as_u16()
-}
-
-#[tokio::test]
-async fn a_role_change_takes_host_rights_while_it_lasts() {
-    for backend in backends() {
-        let app = TestApp::spawn(backend).await;
-        let c = clinic(&app).await;
-        let created = create_visit(&app, &c.org, &c.host_token, &c.patient).await;
-        let visit = created["visit"]["id"].as_str().unwrap().to_owned();
-        let mut host = Ws::connect(&app.base, &c.host_token).await;
-        host.ok("visit_join", json!({ "visit": visit })).await;
-
-        assert_eq!(set_role(&app, &c, "patient").await, 204);
-        let removed = push_at_once(&mut host, "visit_removed").await;
-        assert_eq!(removed["visit"], visit.as_str());
-        app.get(&format!("/api/v1/visits/{visit}"), Some(&c.host_token))
-            .await
-            .expect_error(404, "visit_not_found");
-        app.post(
-            &format!("/api/v1/visits/{visit}/invites"),
-            Some(&c.host_token),
-            json!({ "display_name": "Someone", "role": "guest" }),
-        )
-        .await
-        .expect_error(404, "visit_not_found");
-        assert_eq!(
-            code(host.request("visit_join", json!({ "visit": visit })).await),
-            "visit_not_found"
-        );
-
-        // The right follows the role: given back, it is back.
-        assert_eq!(set_role(&app, &c, "clinician").await, 204);
-        app.get(&format!("/api/v1/visits/{visit}"), Some(&c.host_token))
-            .await
-            .expect(200);
-        host.ok("visit_join", json!({ "visit": visit })).await;
         app.stop().await;
     }
 }
