@@ -1,6 +1,7 @@
 //! Visit rights follow the organization membership (docs/architecture.md): a host
 //! removed from the organization, or demoted to a role without the right, loses the
-//! visit over REST and the socket at once and leaves the live visit. Room rights are
+//! visit over REST and the socket at once and leaves the live visit, its media session
+//! torn down at the SFU. Room rights are
 //! `membership.rs`.
 
 use hub::domain::Role;
@@ -60,6 +61,19 @@ async fn next_event(ws: &mut Ws, kind: &str) -> Value {
         if e["event"]["type"] == kind {
             return e;
         }
+    }
+}
+
+/// Whether the visit's media worker holds a session for `participant`.
+async fn in_media_session(app: &TestApp, visit: &str, participant: &str) -> bool {
+    let request = media::control::Request::Pending {
+        room: visit.to_owned(),
+        participant: participant.to_owned(),
+    };
+    match app.state.visits.media.call(visit, request).await {
+        Ok(_) => true,
+        Err(f) if f.code == "unknown_participant" => false,
+        Err(f) => panic!("media worker: {}", f.code),
     }
 }
 
@@ -149,6 +163,26 @@ async fn removal_ends_every_visit_right_and_the_live_visit() {
             .unwrap()
             .to_owned();
         patient.next_of("visit_admitted").await;
+        // The host enters the media session with a real webrtc offer.
+        let host_pid = participant(&live["visit"], "host")["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let peer = loadtest::media_peer::MediaPeer::new("host", 7)
+            .await
+            .expect("webrtc peer");
+        let sdp = peer.offer().await.expect("offer");
+        let answer = host
+            .ok(
+                "visit_offer",
+                json!({ "visit": visit, "grant": grant, "sdp": sdp }),
+            )
+            .await;
+        assert!(answer["sdp"].as_str().is_some_and(|a| a.starts_with("v=0")));
+        assert!(
+            in_media_session(&app, &visit, &host_pid).await,
+            "the SFU holds the host's session"
+        );
 
         // The admin removes the host from the organization.
         let path = format!("/api/v1/orgs/{}/members/{}", c.org, c.host);
@@ -211,6 +245,10 @@ async fn removal_ends_every_visit_right_and_the_live_visit() {
                 "{kind}"
             );
         }
+        assert!(
+            !in_media_session(&app, &visit, &host_pid).await,
+            "the host's media session is torn down at the worker"
+        );
         assert!(app.audited("visit.access_end").await >= 1);
         app.stop().await;
     }
