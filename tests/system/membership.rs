@@ -255,8 +255,8 @@ fn quick_checks(c: &mut hub::config::Config) {
 }
 
 /// A removal whose bus notice is lost (here: the membership ends behind the hub's
-/// back, so none is sent) still ends an open subscription, at the socket's next
-/// session check.
+/// back, so none is sent) still ends an open subscription and a joined visit, at the
+/// socket's next session check.
 #[tokio::test]
 async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
     for backend in backends() {
@@ -264,8 +264,19 @@ async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
         let (org, users, room) = care_team(&app).await;
         let room_id = room["id"].as_str().unwrap().to_owned();
         let (a, b) = (&users[0], &users[1]);
+        let at = hub::clock::rfc3339((app.clock_secs() + 600) * 1000);
+        let created = app
+            .post(
+                &format!("/api/v1/orgs/{org}/visits"),
+                Some(&b.1),
+                json!({ "patient_id": users[2].0, "scheduled_at": at }),
+            )
+            .await
+            .expect(201);
+        let visit = created["visit"]["id"].as_str().unwrap().to_owned();
         let mut wb = Ws::connect(&app.base, &b.1).await;
         wb.ok("subscribe", json!({ "room": room_id })).await;
+        wb.ok("visit_join", json!({ "visit": visit })).await;
         let mut conn = app.state.store.conn().await.unwrap();
         hub::store::orgs::remove_membership(&mut conn, &org, &b.0)
             .await
@@ -273,6 +284,8 @@ async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
         drop(conn);
         let gone = push_within(&mut wb, "unsubscribed", Duration::from_secs(3)).await;
         assert_eq!(gone["room"], room_id.as_str());
+        let left = push_within(&mut wb, "visit_removed", Duration::from_secs(3)).await;
+        assert_eq!(left["visit"], visit.as_str());
         app.post(
             &format!("/api/v1/rooms/{room_id}/messages"),
             Some(&a.1),

@@ -294,7 +294,14 @@ impl Connection {
                             return Some((close::SESSION_REVOKED, "session revoked"));
                         }
                         // A safety net for a removal whose bus notice was lost.
-                        for frame in Box::pin(self.rooms_lost()).await {
+                        let state = self.state.clone();
+                        let visits_lost = Box::pin(self.visit.lost(&state)).await.into_iter().map(|v| {
+                            json!({ "type": "visit_removed", "visit": v, "reason": "access_ended" })
+                                .to_string()
+                                .into()
+                        });
+                        let lost: Vec<Utf8Bytes> = Box::pin(self.rooms_lost()).await.into_iter().chain(visits_lost).collect();
+                        for frame in lost {
                             if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
                                 return ending;
                             }

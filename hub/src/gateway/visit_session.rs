@@ -383,6 +383,34 @@ impl VisitSession {
         Some(())
     }
 
+    /// Visits this account socket joined but may no longer take part in (its rights are
+    /// re-read): each is forgotten, and its id returned for a `visit_removed` push. The
+    /// session check's safety net for a lost `visit.access_ended` notice.
+    pub async fn lost(&mut self, state: &AppState) -> Vec<String> {
+        let VisitIdentity::Account(user) = &self.identity else {
+            return Vec::new();
+        };
+        let user = user.clone();
+        let mut lost = Vec::new();
+        let joined: Vec<String> = self.attached.keys().cloned().collect();
+        for visit_id in joined {
+            // An unreachable database does not end anything.
+            let Ok(loaded) = visits::get(state, &visit_id).await else {
+                continue;
+            };
+            if let Ok(None) = visits::account_participant(state, &loaded, &user).await {
+                if let Some(a) = self.attached.get(&visit_id)
+                    && a.poller.is_some()
+                {
+                    media_leave(state, &visit_id, &a.participant).await;
+                }
+                self.forget(state, &visit_id);
+                lost.push(visit_id);
+            }
+        }
+        lost
+    }
+
     /// For pass sockets: the pass's claims.
     pub fn pass(&self) -> Option<&PassClaims> {
         match &self.identity {
