@@ -26,3 +26,4 @@ mod tls;
 mod visits;
 mod visits_browser;
 mod visits_faults;
+mod visits_revoke;

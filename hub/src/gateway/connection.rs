@@ -16,6 +16,7 @@ use super::{
     Gateway, Killer,
     feed::{Outbound, RECEIPT, Subscriber, TYPING},
     limits::FrameCounter,
+    pass_watch,
     protocol::{self, ProtocolError, Request, RequestId, close},
     visit_session::{VisitIdentity, VisitSession},
 };
@@ -79,6 +80,9 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
                 Some(claims) => VisitIdentity::Pass(claims),
                 None => VisitIdentity::Account(principal.user_id.as_str().into()),
             });
+            let killer = Arc::new(Killer::default());
+            let mut visit = visit;
+            visit.watch_pass(&state, &killer);
             let mut conn = Connection {
                 visit,
                 user: principal.user_id.as_str().into(),
@@ -89,12 +93,14 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
                 token_expires_at: expires_at,
                 queue_tx: None,
                 queue_rx: None,
-                killer: Arc::new(Killer::default()),
+                killer,
                 rooms: HashMap::new(),
                 user_events: None,
             };
             let ending = conn.run(&mut socket, auth_id).await;
-            Box::pin(conn.unsubscribe_all()).await;
+            // A revoked socket's participant leaves its visits now, not after the grace.
+            let revoked = matches!(ending, Some((close::SESSION_REVOKED, _)));
+            Box::pin(conn.unsubscribe_all(revoked)).await;
             ending
         }
         Err(ending) => ending,
@@ -172,9 +178,9 @@ async fn authenticate_pass(
     let Some(claims) = state.visits.passes.verify(token, state.clock.now_secs()) else {
         return Err(Some((close::UNAUTHENTICATED, "invalid access token")));
     };
-    match crate::visits::pass_link_alive(state, &claims.link).await {
+    match crate::visits::pass_standing(state, &claims).await {
         Ok(true) => {}
-        Ok(false) => return Err(Some((close::SESSION_REVOKED, "visit link revoked"))),
+        Ok(false) => return Err(Some((close::SESSION_REVOKED, pass_watch::REVOKED))),
         Err(_) => return Err(Some((1011, "server error"))),
     }
     let principal = Principal {
@@ -259,7 +265,15 @@ impl Connection {
                     let answer = match message {
                         // Boxed: the request handlers' futures are large, and
                         // inlined they would be part of every idle socket's task.
-                        Message::Text(text) => Box::pin(self.handle(&text)).await,
+                        Message::Text(text) => {
+                            // A pass that fell is not answered, even before its close.
+                            if let Some(pass) = self.visit.pass()
+                                && let Some(ending) = pass_watch::refuse_frame(&self.state, &killer, pass).await
+                            {
+                                return Some(ending);
+                            }
+                            Box::pin(self.handle(&text)).await
+                        }
                         Message::Binary(_) => Some(protocol::error(
                             None,
                             &ProtocolError::new("unsupported_frame", "binary frames are not part of the protocol"),
@@ -322,8 +336,9 @@ impl Connection {
 
     async fn session_alive(&self) -> bool {
         if let Some(pass) = self.visit.pass() {
-            // A revoked or expired link ends its passes; a database hiccup does not.
-            return crate::visits::pass_link_alive(&self.state, &pass.link)
+            // A revoked or expired link, or a visit that is over, ends its passes; a
+            // database hiccup does not.
+            return crate::visits::pass_standing(&self.state, pass)
                 .await
                 .unwrap_or(true);
         }
@@ -511,9 +526,10 @@ impl Connection {
         Ok(json!({}))
     }
 
-    async fn unsubscribe_all(&mut self) {
+    /// `revoked`: the socket was closed with 4003, so its visits see it leave at once.
+    async fn unsubscribe_all(&mut self, revoked: bool) {
         let state = self.state.clone();
-        self.visit.detach_all(&state).await;
+        self.visit.detach_all(&state, revoked).await;
         if let Some(task) = self.user_events.take() {
             task.abort();
         }
@@ -600,9 +616,16 @@ impl Connection {
                 .verify(token, self.state.clock.now_secs())
                 .filter(|c| c.sub == current.sub && c.visit == current.visit)
                 .ok_or_else(invalid)?;
+            if !crate::visits::pass_standing(&self.state, &claims)
+                .await
+                .map_err(ProtocolError::from)?
+            {
+                return Err(invalid());
+            }
             self.token_expires_at = claims.exp;
             let expires = rfc3339(claims.exp * 1000);
             self.visit.set_pass(claims);
+            self.visit.watch_pass(&self.state, &self.killer);
             return Ok(json!({ "token_expires_at": expires }));
         }
         let claims = self
@@ -937,8 +960,9 @@ fn resync_frame(room: &str, reason: &str) -> Utf8Bytes {
         .into()
 }
 
-fn reason_of(code: u16) -> &'static str {
+pub(super) fn reason_of(code: u16) -> &'static str {
     match code {
+        close::SESSION_REVOKED => "revoked",
         close::SLOW_CONSUMER => "slow consumer",
         close::GOING_AWAY => "server shutting down",
         _ => "closed",

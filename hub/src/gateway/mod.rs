@@ -9,6 +9,7 @@
 mod connection;
 mod feed;
 mod limits;
+mod pass_watch;
 mod presence;
 pub mod protocol;
 mod visit_protocol;
@@ -50,6 +51,14 @@ impl Killer {
             .code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
         self.notify.notify_one();
+    }
+
+    /// The close code, once told to close.
+    pub fn code(&self) -> Option<u16> {
+        match self.code.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(code),
+        }
     }
 
     pub async fn killed(&self) -> u16 {

@@ -20,6 +20,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use super::{
     Killer,
     feed::Outbound,
+    pass_watch::PassWatch,
     protocol::{ProtocolError, close},
     visit_protocol::VisitRequest,
 };
@@ -61,6 +62,8 @@ pub enum VisitIdentity {
 pub struct VisitSession {
     identity: VisitIdentity,
     attached: HashMap<String, Attachment>,
+    /// For a pass: closes the socket once the pass no longer stands.
+    watch: Option<PassWatch>,
 }
 
 fn not_found() -> ProtocolError {
@@ -79,6 +82,7 @@ impl VisitSession {
         Self {
             identity,
             attached: HashMap::new(),
+            watch: None,
         }
     }
 
@@ -351,26 +355,43 @@ impl VisitSession {
     }
 
     /// The socket is closing: leave each media session now, and the visit itself unless
-    /// the participant comes back within [`RECONNECT_GRACE`].
-    pub async fn detach_all(&mut self, state: &AppState) {
+    /// the participant comes back within [`RECONNECT_GRACE`]. A revoked socket
+    /// (`leave_now`) cannot come back, so its participant leaves at once and the hosts see
+    /// it.
+    pub async fn detach_all(&mut self, state: &AppState, leave_now: bool) {
+        self.watch = None;
         for (visit_id, a) in self.attached.drain() {
             if a.poller.is_some() {
                 media_leave(state, &visit_id, &a.participant).await;
             }
-            if state.visits.detach(&visit_id, &a.participant) {
-                let (state, participant, role) = (state.clone(), a.participant.clone(), a.role);
-                tokio::spawn(async move {
-                    tokio::time::sleep(RECONNECT_GRACE).await;
-                    if state.visits.is_attached(&visit_id, &participant) {
-                        return;
-                    }
-                    let actor = signaling::visit::Actor::participant(
-                        ParticipantId::from(participant.as_str()),
-                        role,
-                    );
-                    let _ = visits::apply(&state, &visit_id, |v, now| v.leave(&actor, now)).await;
-                });
+            if !state.visits.detach(&visit_id, &a.participant) {
+                continue;
             }
+            let actor = signaling::visit::Actor::participant(
+                ParticipantId::from(a.participant.as_str()),
+                a.role,
+            );
+            if leave_now {
+                // Not present any more, or the visit is over: nothing to record.
+                let _ = visits::apply(state, &visit_id, |v, now| v.leave(&actor, now)).await;
+                continue;
+            }
+            let (state, participant) = (state.clone(), a.participant.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(RECONNECT_GRACE).await;
+                if state.visits.is_attached(&visit_id, &participant) {
+                    return;
+                }
+                let _ = visits::apply(&state, &visit_id, |v, now| v.leave(&actor, now)).await;
+            });
+        }
+    }
+
+    /// For a pass socket: (re)starts the watch that closes it with 4003 once the pass no
+    /// longer stands (called again after a refresh brings another pass).
+    pub fn watch_pass(&mut self, state: &AppState, killer: &Arc<Killer>) {
+        if let VisitIdentity::Pass(pass) = &self.identity {
+            self.watch = Some(PassWatch::start(state, pass.clone(), killer.clone()));
         }
     }
 
@@ -511,6 +532,8 @@ async fn forward(
                         return;
                     }
                 }
+                // For the gateways' pass watchers; clients see the participant leave.
+                visits::revocation::LINK_REVOKED => {}
                 visits::STATS => {
                     if me.role == Role::Host {
                         frames.push(json!({ "type": "visit_stats", "visit": visit_id,

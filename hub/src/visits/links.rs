@@ -113,7 +113,8 @@ pub async fn link_for_participant(
         ));
     }
     let mut tx = state.store.begin_write().await?;
-    store::revoke_links(&mut tx, visit_id, participant_id, state.clock.now_ms()).await?;
+    let revoked =
+        store::revoke_links(&mut tx, visit_id, participant_id, state.clock.now_ms()).await?;
     let link = issue_link(
         state,
         &mut tx,
@@ -126,13 +127,16 @@ pub async fn link_for_participant(
         .actor(Some(&principal.user_id), meta.ip.as_deref())
         .org(&loaded.row.org_id)
         .target("visit", visit_id)
-        .details(json!({ "participant_id": participant_id }));
+        .details(json!({ "participant_id": participant_id, "revoked": revoked }));
     audit::commit_with(tx, &event, state.clock.now_ms()).await?;
+    if revoked > 0 {
+        super::revocation::announce_revoked(state, visit_id, participant_id).await;
+    }
     Ok(link)
 }
 
-/// A host revokes every link of a participant. Sockets authenticated by their passes are
-/// closed at their next check (4003).
+/// A host revokes every link of a participant. Every socket authenticated by one of their
+/// passes, on any node, is closed with 4003 at once (announced on the bus after commit).
 pub async fn revoke(
     state: &AppState,
     principal: &Principal,
@@ -158,6 +162,9 @@ pub async fn revoke(
         .target("visit", visit_id)
         .details(json!({ "participant_id": participant_id, "revoked": revoked }));
     audit::commit_with(tx, &event, state.clock.now_ms()).await?;
+    if revoked > 0 {
+        super::revocation::announce_revoked(state, visit_id, participant_id).await;
+    }
     Ok(())
 }
 
@@ -250,12 +257,4 @@ pub async fn redeem(state: &AppState, input: RedeemInput, meta: &RequestMeta) ->
         scheduled_at: view.scheduled_at.clone(),
         host_name,
     })
-}
-
-/// Whether a pass's link still stands (not revoked, not expired).
-pub async fn pass_link_alive(state: &AppState, link_hash: &str) -> Result<bool> {
-    let mut conn = state.store.conn().await?;
-    Ok(store::link_by_hash(&mut conn, link_hash)
-        .await?
-        .is_some_and(|l| l.revoked_at.is_none() && l.expires_at > state.clock.now_ms()))
 }

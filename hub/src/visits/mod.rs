@@ -12,6 +12,7 @@ mod links;
 pub mod media;
 pub mod pass;
 mod queries;
+pub mod revocation;
 mod stats;
 mod view;
 
@@ -30,10 +31,10 @@ pub use create::{
     for_appointment, has_visit, invite,
 };
 pub use links::{
-    LinkView, RedeemInput, Redeemed, issue_link, link_for_participant, pass_link_alive, redeem,
-    revoke,
+    LinkView, RedeemInput, Redeemed, issue_link, link_for_participant, redeem, revoke,
 };
 pub use queries::{VisitListQuery, cancel, get_one, list_mine};
+pub use revocation::pass_standing;
 pub use stats::spawn_stats_loop;
 pub use view::{ParticipantView, VisitView, view};
 
