@@ -92,7 +92,10 @@ impl Room {
         let st = self.state.lock().await;
         let p = get(&st, participant)?;
         let offer = lock(&p.negotiation).pending_offer.take();
-        let candidates = std::mem::take(&mut *lock(&p.shared.candidates));
+        let mut candidates = std::mem::take(&mut *lock(&p.shared.candidates));
+        if !candidates.is_empty() {
+            name_m_line(&p.pc, &mut candidates).await;
+        }
         Ok(PendingSignal { offer, candidates })
     }
 
@@ -228,4 +231,52 @@ async fn negotiated_payload_type(leg: &DownTrack) -> Option<u8> {
                 && c.rtp_codec.clock_rate == leg.codec.clock_rate
         })
         .map(|c| c.payload_type)
+}
+
+/// webrtc 0.21 reports every local candidate with `sdpMid: ""` and `sdpMLineIndex: 0`. An
+/// empty mid names no m-line, and a browser that resolves candidates by mid may drop them.
+/// The SFU bundles all m-lines on one transport, whose candidates belong to the first
+/// m-line (the BUNDLE tag): name it by its mid, read from the local description.
+async fn name_m_line(pc: &Arc<dyn PeerConnection>, candidates: &mut [RTCIceCandidateInit]) {
+    let Some(mid) = pc.local_description().await.and_then(|d| first_mid(&d.sdp)) else {
+        return;
+    };
+    for c in candidates
+        .iter_mut()
+        .filter(|c| c.sdp_mid.as_deref().is_none_or(str::is_empty))
+    {
+        c.sdp_mid = Some(mid.clone());
+        c.sdp_mline_index = Some(0);
+    }
+}
+
+/// The `a=mid` of the first m-line of `sdp`.
+fn first_mid(sdp: &str) -> Option<String> {
+    let mut in_first = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if line.starts_with("m=") {
+            if in_first {
+                return None;
+            }
+            in_first = true;
+        } else if in_first && let Some(mid) = line.strip_prefix("a=mid:") {
+            return Some(mid.to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_mid;
+
+    #[test]
+    fn the_first_m_lines_mid_is_found_and_no_other() {
+        let sdp = "v=0\r\na=group:BUNDLE 0 1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+                   a=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n";
+        assert_eq!(first_mid(sdp).as_deref(), Some("0"));
+        let no_mid_first = "v=0\r\nm=audio 9 RTP/AVP 0\r\nm=video 9 RTP/AVP 96\r\na=mid:v\r\n";
+        assert_eq!(first_mid(no_mid_first), None);
+        assert_eq!(first_mid("v=0\r\na=mid:session\r\n"), None);
+    }
 }
