@@ -8,7 +8,7 @@
 //! | `join` | `room`, `participant`, `offer` (SDP) | `answer` (SDP) |
 //! | `answer` | `room`, `participant`, `answer` (SDP answering an SFU offer) | |
 //! | `candidate` | `room`, `participant`, `candidate` (`{candidate, sdpMid, sdpMLineIndex}`) | |
-//! | `pending` | `room`, `participant` | `offer` (SDP or null), `candidates` (array) |
+//! | `pending` | `room`, `participant` | `offer` (SDP or null), `candidates` (array of `{candidate, sdpMid, sdpMLineIndex}`, `sdpMid` the first m-line's) |
 //! | `leave` | `room`, `participant` | |
 //! | `close_room` | `room` | |
 //! | `stats` | `room` | `participants` (array of [`ParticipantStats`](crate::sfu::ParticipantStats)) |

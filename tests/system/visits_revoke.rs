@@ -152,7 +152,23 @@ async fn admit_into_session(host: &mut Ws, patient: &mut Ws, b: &Booked) -> Stri
             json!({ "visit": b.visit, "grant": grant, "sdp": OFFER }),
         )
         .await;
-    assert!(answer["sdp"].as_str().unwrap().starts_with("v=0"));
+    assert!(answer["sdp"].as_str().unwrap().contains("a=mid:0"));
+    // The SFU's trickled candidates come as docs/visits.md shows them, naming the m-line
+    // of the answer (mid `0`), not `sdpMid: ""`.
+    let signal = patient.next_of("visit_signal").await;
+    assert_eq!(signal["visit"], b.visit.as_str());
+    let candidate = &signal["candidate"];
+    assert!(
+        candidate["candidate"]
+            .as_str()
+            .unwrap()
+            .starts_with("candidate:")
+    );
+    assert_eq!(
+        (&candidate["sdpMid"], &candidate["sdpMLineIndex"]),
+        (&json!("0"), &json!(0)),
+        "{signal}"
+    );
     grant
 }
 
