@@ -76,12 +76,11 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
     state.metrics.ws_connections.inc();
     let ending = match Box::pin(authenticate(&state, &mut socket)).await {
         Ok((principal, expires_at, auth_id, pass)) => {
-            let visit = VisitSession::new(match pass {
+            let mut visit = VisitSession::new(match pass {
                 Some(claims) => VisitIdentity::Pass(claims),
                 None => VisitIdentity::Account(principal.user_id.as_str().into()),
             });
             let killer = Arc::new(Killer::default());
-            let mut visit = visit;
             visit.watch_pass(&state, &killer);
             let mut conn = Connection {
                 visit,
@@ -266,9 +265,10 @@ impl Connection {
                         // Boxed: the request handlers' futures are large, and
                         // inlined they would be part of every idle socket's task.
                         Message::Text(text) => {
-                            // A pass that fell is not answered, even before its close.
+                            // A pass that fell is not answered, even before its close
+                            // (boxed like the handlers: idle sockets stay small).
                             if let Some(pass) = self.visit.pass()
-                                && let Some(ending) = pass_watch::refuse_frame(&self.state, &killer, pass).await
+                                && let Some(ending) = Box::pin(pass_watch::refuse_frame(&self.state, &killer, pass)).await
                             {
                                 return Some(ending);
                             }

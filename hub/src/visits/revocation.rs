@@ -68,3 +68,47 @@ pub async fn pass_standing(state: &AppState, pass: &PassClaims) -> Result<bool> 
         });
     Ok(open)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(participant: &str) -> PassClaims {
+        PassClaims {
+            iss: "healthbridge".into(),
+            aud: "healthbridge-visit".into(),
+            sub: participant.into(),
+            visit: "v1".into(),
+            link: "h".into(),
+            iat: 0,
+            exp: 10,
+        }
+    }
+
+    fn event(kind: &str, payload: serde_json::Value) -> Event {
+        Event {
+            topic: "visit.v1".into(),
+            kind: kind.into(),
+            payload,
+        }
+    }
+
+    #[test]
+    fn only_its_participants_revocation_or_a_visit_that_is_over_concerns_a_pass() {
+        let revoked = event(LINK_REVOKED, json!({ "visit": "v1", "participant": "p1" }));
+        assert!(concerns(&revoked, &pass("p1")));
+        assert!(!concerns(&revoked, &pass("p2")));
+        for (state, over) in [
+            ("live", false),
+            ("waiting", false),
+            ("ended", true),
+            ("cancelled", true),
+            ("no_show", true),
+        ] {
+            let change = event("visit.started", json!({ "state": { "state": state } }));
+            assert_eq!(concerns(&change, &pass("p2")), over, "{state}");
+        }
+        let media = event(super::super::MEDIA_STATE, json!({ "participant": "p1" }));
+        assert!(!concerns(&media, &pass("p1")));
+    }
+}
