@@ -317,23 +317,30 @@ async fn cancelling_or_ending_a_visit_closes_its_pass_sockets() {
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
 
-        // Cancelled while the patient waits.
+        // Cancelled while the patient waits: the page first learns why, then the close.
         let b = book(&app).await;
         let mut patient = Ws::connect(&app.base, &b.pass).await;
         patient.ok("visit_join", json!({ "visit": b.visit })).await;
-        let (status, _) = post(
-            &app.base,
-            &format!("/visits/{}/cancel", b.visit),
-            &b.host_token,
-            json!({}),
-        )
-        .await;
+        let cancel = format!("/visits/{}/cancel", b.visit);
+        let cancelled_at = Instant::now();
+        let (status, _) = post(&app.base, &cancel, &b.host_token, json!({})).await;
         assert_eq!(status, 200);
+        let last = next_event(&mut patient, "cancelled").await;
+        assert_eq!(last["state"]["state"], "cancelled");
         assert_eq!(closed_at_once(&mut patient).await, Some(4003));
+        assert!(cancelled_at.elapsed() < AT_ONCE);
         assert_eq!(
             Ws::try_connect(&app.base, &b.pass).await.err(),
             Some(Some(4003))
         );
+
+        // Cancelled before the patient joined: closed all the same.
+        let b = book(&app).await;
+        let mut patient = Ws::connect(&app.base, &b.pass).await;
+        let cancel = format!("/visits/{}/cancel", b.visit);
+        let (status, _) = post(&app.base, &cancel, &b.host_token, json!({})).await;
+        assert_eq!(status, 200);
+        assert_eq!(closed_at_once(&mut patient).await, Some(4003));
 
         // Ended while the patient is in the media session.
         let b = book(&app).await;
@@ -341,8 +348,11 @@ async fn cancelling_or_ending_a_visit_closes_its_pass_sockets() {
         host.ok("visit_join", json!({ "visit": b.visit })).await;
         let mut patient = Ws::connect(&app.base, &b.pass).await;
         admit_into_session(&mut host, &mut patient, &b).await;
+        let ended_at = Instant::now();
         host.ok("visit_end", json!({ "visit": b.visit })).await;
+        next_event(&mut patient, "ended").await;
         assert_eq!(closed_at_once(&mut patient).await, Some(4003));
+        assert!(ended_at.elapsed() < AT_ONCE);
         assert!(
             worker_session(&app, &b).await.is_err(),
             "media session gone"

@@ -430,6 +430,8 @@ impl Connection {
                 self.leave_feed(&room);
                 Some(resync_frame(&room, reason))
             }
+            // Handled by `send_queued` before it gets here.
+            Outbound::Close { .. } => None,
         }
     }
 
@@ -445,6 +447,12 @@ impl Connection {
         let mut next = Some(first);
         let mut written = 0;
         while let Some(item) = next.take() {
+            if let Outbound::Close { code, reason } = item {
+                if written > 0 {
+                    unless_killed(socket.flush(), killer).await?;
+                }
+                return Err(Some((code, reason)));
+            }
             if let Some(frame) = self.outbound(item) {
                 unless_killed(socket.feed(Message::Text(frame)), killer).await?;
                 written += 1;

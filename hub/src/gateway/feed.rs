@@ -47,6 +47,9 @@ pub enum Outbound {
         room: Arc<str>,
         reason: &'static str,
     },
+    /// Close the socket once the frames queued before this are written (a visit pass
+    /// whose visit is over gets the visit's last event first).
+    Close { code: u16, reason: &'static str },
 }
 
 /// One local socket subscribed to the room.

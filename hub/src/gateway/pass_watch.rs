@@ -6,8 +6,18 @@
 //! announcement may concern it (or when the bus may have lost one), and a check of the
 //! database before each frame is answered, so no request is served in the moment
 //! between a revocation's commit and its announcement arriving.
+//!
+//! A pass socket that joined its visit is closed by its forwarding task when the visit is
+//! over, right after the visit's last `visit_event`, so the page can say why; the watcher
+//! only steps in if that has not happened shortly after.
 
-use std::sync::Arc;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{sync::broadcast::error::RecvError, task::JoinHandle};
 
@@ -16,6 +26,10 @@ use crate::{
     state::AppState,
     visits::{self, pass::PassClaims, revocation},
 };
+
+/// How long a joined pass socket's forwarding task has to deliver the visit's last event
+/// and close the socket before the watcher closes it.
+const LAST_EVENT_GRACE: Duration = Duration::from_millis(500);
 
 /// The watcher task of one pass socket; stops with the socket.
 pub struct PassWatch(JoinHandle<()>);
@@ -28,13 +42,19 @@ impl Drop for PassWatch {
 
 impl PassWatch {
     /// Starts watching `pass`; `killer` closes the socket with 4003 when it falls.
-    pub fn start(state: &AppState, pass: PassClaims, killer: Arc<Killer>) -> Self {
+    /// `joined`: the socket is in its visit and receives its events.
+    pub fn start(
+        state: &AppState,
+        pass: PassClaims,
+        killer: Arc<Killer>,
+        joined: Arc<AtomicBool>,
+    ) -> Self {
         let state = state.clone();
-        Self(tokio::spawn(watch(state, pass, killer)))
+        Self(tokio::spawn(watch(state, pass, killer, joined)))
     }
 }
 
-async fn watch(state: AppState, pass: PassClaims, killer: Arc<Killer>) {
+async fn watch(state: AppState, pass: PassClaims, killer: Arc<Killer>, joined: Arc<AtomicBool>) {
     let mut disruptions = state.bus.disruptions();
     let events = match state.bus.subscribe(&visits::topic(&pass.visit)).await {
         Ok(events) => Some(events),
@@ -54,7 +74,12 @@ async fn watch(state: AppState, pass: PassClaims, killer: Arc<Killer>) {
     loop {
         let check = tokio::select! {
             event = events.recv() => match event {
-                Ok(event) => revocation::concerns(&event, &pass),
+                Ok(event) => {
+                    if revocation::ends_visit(&event) && joined.load(Ordering::Acquire) {
+                        tokio::time::sleep(LAST_EVENT_GRACE).await;
+                    }
+                    revocation::concerns(&event, &pass)
+                }
                 Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return,
             },

@@ -7,7 +7,14 @@
 //! socket's participant admitted, the socket issues it a media grant and ICE servers
 //! itself, so it works the same on every node.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use media::control::Request as MediaRequest;
 use serde_json::{Value, json};
@@ -64,6 +71,9 @@ pub struct VisitSession {
     attached: HashMap<String, Attachment>,
     /// For a pass: closes the socket once the pass no longer stands.
     watch: Option<PassWatch>,
+    /// For a pass: whether it joined its visit (then its forwarding task closes it once
+    /// the visit is over, after the visit's last event).
+    joined: Arc<AtomicBool>,
 }
 
 fn not_found() -> ProtocolError {
@@ -83,6 +93,7 @@ impl VisitSession {
             identity,
             attached: HashMap::new(),
             watch: None,
+            joined: Arc::default(),
         }
     }
 
@@ -150,6 +161,7 @@ impl VisitSession {
             VisitRequest::Leave { .. } => {
                 self.leave_media(state, &visit_id, &me).await;
                 self.attached.remove(&visit_id);
+                self.joined.store(false, Ordering::Release);
                 let after = match apply(state, &visit_id, |v, now| v.leave(&actor, now)).await {
                     Ok(after) => after,
                     // Leaving when not present (already left, only invited) changes nothing.
@@ -256,7 +268,16 @@ impl VisitSession {
             .cloned()
             .ok_or_else(not_found)?;
         if !self.attached.contains_key(&visit_id) {
-            let forward = forward(state, queue.clone(), killer.clone(), &visit_id, &me_now).await?;
+            let is_pass = self.pass().is_some();
+            let forward = forward(
+                state,
+                queue.clone(),
+                killer.clone(),
+                &visit_id,
+                &me_now,
+                is_pass,
+            )
+            .await?;
             self.attached.insert(
                 visit_id.clone(),
                 Attachment {
@@ -267,6 +288,7 @@ impl VisitSession {
                 },
             );
             state.visits.attach(&visit_id, me.id.as_str());
+            self.joined.store(is_pass, Ordering::Release);
         }
         if me_now.state == ParticipantState::Admitted {
             // Rejoining (a reload, a reconnect): the grant comes at once.
@@ -391,7 +413,12 @@ impl VisitSession {
     /// longer stands (called again after a refresh brings another pass).
     pub fn watch_pass(&mut self, state: &AppState, killer: &Arc<Killer>) {
         if let VisitIdentity::Pass(pass) = &self.identity {
-            self.watch = Some(PassWatch::start(state, pass.clone(), killer.clone()));
+            self.watch = Some(PassWatch::start(
+                state,
+                pass.clone(),
+                killer.clone(),
+                self.joined.clone(),
+            ));
         }
     }
 
@@ -498,12 +525,14 @@ fn admitted_frame(state: &AppState, visit_id: &str, me: &Participant) -> Value {
 
 /// Forwards the visit's bus events to the socket: state changes to everyone on it, media
 /// state to the others, quality figures to hosts; and notices this participant's admission.
+/// A pass socket (`is_pass`) is closed with 4003 after the event that ends the visit.
 async fn forward(
     state: &AppState,
     queue: mpsc::Sender<Outbound>,
     killer: Arc<Killer>,
     visit_id: &str,
     me: &Participant,
+    is_pass: bool,
 ) -> Result<tokio::task::JoinHandle<()>, ProtocolError> {
     let mut events = state
         .bus
@@ -563,6 +592,16 @@ async fn forward(
                 }
             }
             if !push_all(&queue, &killer, frames) {
+                return;
+            }
+            if is_pass && visits::revocation::ends_visit(&event) {
+                let last = Outbound::Close {
+                    code: close::SESSION_REVOKED,
+                    reason: "visit over",
+                };
+                if queue.try_send(last).is_err() {
+                    killer.kill(close::SESSION_REVOKED);
+                }
                 return;
             }
         }

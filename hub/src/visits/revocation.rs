@@ -33,16 +33,26 @@ pub async fn announce_revoked(state: &AppState, visit_id: &str, participant: &st
 }
 
 /// Whether an announcement on the visit's topic may concern `pass`: its participant's
-/// links were revoked, or the visit reached a terminal state.
+/// links were revoked, or the visit is over.
 pub fn concerns(event: &Event, pass: &PassClaims) -> bool {
     if event.kind == LINK_REVOKED {
         return event.payload["participant"].as_str() == Some(pass.sub.as_str());
     }
-    event.payload["state"]["state"].as_str().is_some_and(|s| {
-        VisitState::ALL
-            .iter()
-            .any(|v| v.as_str() == s && v.is_terminal())
-    })
+    ends_visit(event)
+}
+
+/// Whether a published visit change left the visit over (ended, no-show, cancelled).
+pub fn ends_visit(event: &Event) -> bool {
+    event.kind != LINK_REVOKED
+        && event.payload["state"]["state"]
+            .as_str()
+            .is_some_and(is_over)
+}
+
+fn is_over(state: &str) -> bool {
+    VisitState::ALL
+        .iter()
+        .any(|s| s.as_str() == state && s.is_terminal())
 }
 
 /// Whether the pass still stands: its link is live and its visit is not over.
@@ -61,11 +71,7 @@ pub async fn pass_standing(state: &AppState, pass: &PassClaims) -> Result<bool> 
     }
     let open = store::by_id(&mut conn, &pass.visit)
         .await?
-        .is_some_and(|v| {
-            !VisitState::ALL
-                .iter()
-                .any(|s| s.as_str() == v.state && s.is_terminal())
-        });
+        .is_some_and(|v| !is_over(&v.state));
     Ok(open)
 }
 
@@ -107,8 +113,10 @@ mod tests {
         ] {
             let change = event("visit.started", json!({ "state": { "state": state } }));
             assert_eq!(concerns(&change, &pass("p2")), over, "{state}");
+            assert_eq!(ends_visit(&change), over, "{state}");
         }
         let media = event(super::super::MEDIA_STATE, json!({ "participant": "p1" }));
         assert!(!concerns(&media, &pass("p1")));
+        assert!(!ends_visit(&revoked));
     }
 }
