@@ -24,6 +24,7 @@ mod scheduling;
 mod support;
 mod tls;
 mod visits;
+mod visits_booking;
 mod visits_browser;
 mod visits_faults;
 mod visits_revoke;
