@@ -2,6 +2,7 @@
 //! SQLite always and on PostgreSQL when `HUB_TEST_DATABASE_URL` is set.
 
 mod accounts;
+mod accounts_disable;
 mod audit_log;
 mod authz_matrix;
 mod bad_input;
