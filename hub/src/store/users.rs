@@ -130,8 +130,13 @@ pub async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
-/// How many active accounts hold the platform-admin flag.
+/// How many active accounts hold the platform-admin flag. Locks those rows first
+/// (a no-op update), so two admins disabling each other at once are serialized and
+/// the second sees the first's change (SQLite's write transactions already are).
 pub async fn count_active_platform_admins(conn: &mut Conn) -> Result<i64, StoreError> {
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE platform_admin = 1")
+        .execute(&mut *conn)
+        .await?;
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM users WHERE platform_admin = 1 AND status = 'active'",
     )

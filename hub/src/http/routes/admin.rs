@@ -28,8 +28,10 @@ pub async fn disable_user(
     Path(user_id): Path<String>,
 ) -> Result<StatusCode> {
     accounts::disable(&state, &p, &user_id, &meta).await?;
-    // Every node closes the user's sockets now; closing them ends their visits.
+    // Every node closes the user's sockets now, then the user leaves their live
+    // visits (media torn down, the others see them go).
     sessions::announce_ended(&state, &user_id, Ended::All).await;
+    crate::visits::end_account(&state, &user_id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
