@@ -71,6 +71,10 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("GET", "/orgs") => Authenticated,
 
         ("POST", "/orgs") => PlatformAdmin,
+        // An account spans organizations: only the operator disables it (an
+        // organization admin removes the member instead).
+        ("POST", "/admin/users/{user_id}/disable") => PlatformAdmin,
+        ("POST", "/admin/users/{user_id}/enable") => PlatformAdmin,
 
         ("GET", "/orgs/{org_id}") => org(ANY_MEMBER, true),
         ("PATCH", "/orgs/{org_id}") => org(ADMIN, true),

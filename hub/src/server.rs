@@ -155,6 +155,7 @@ impl Server {
         let addr = self.local_addr();
         let state = self.state.clone();
         let heartbeat = tokio::spawn(state.gateway.presence.clone().run_heartbeat(state.clone()));
+        let session_listener = tokio::spawn(crate::gateway::sessions::run_listener(state.clone()));
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
         let notifier = state.notifications.spawn(notifier_stopped);
         let visit_stats = crate::visits::spawn_stats_loop(state.clone());
@@ -220,6 +221,7 @@ impl Server {
             }
         }
         heartbeat.abort();
+        session_listener.abort();
         visit_stats.abort();
         // Let the notifier finish the hand-offs in flight before the pool closes.
         stop_notifier.send_replace(true);

@@ -36,13 +36,13 @@ enum Fault {
 }
 
 /// A Redis server of the test's own, so restarting it disturbs nothing else.
-struct OwnRedis {
+pub struct OwnRedis {
     port: u16,
     child: Option<Child>,
 }
 
 impl OwnRedis {
-    fn start() -> Option<Self> {
+    pub fn start() -> Option<Self> {
         let mut redis = Self {
             port: free_port(),
             child: None,
@@ -75,7 +75,7 @@ impl OwnRedis {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 }
@@ -88,7 +88,7 @@ impl Drop for OwnRedis {
 
 /// PostgreSQL and a Redis server are needed; without them the test is skipped,
 /// or fails under `HUB_TEST_REQUIRE_SERVICES=1`.
-fn services_available() -> bool {
+pub fn services_available() -> bool {
     let have_pg = std::env::var("HUB_TEST_DATABASE_URL").is_ok();
     let have_redis = Command::new("redis-server")
         .arg("--version")

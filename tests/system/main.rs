@@ -2,12 +2,14 @@
 //! SQLite always and on PostgreSQL when `HUB_TEST_DATABASE_URL` is set.
 
 mod accounts;
+mod accounts_disable;
 mod audit_log;
 mod authz_matrix;
 mod bad_input;
 mod browser;
 mod cli;
 mod cluster;
+mod cluster_accounts;
 mod faults;
 mod live;
 mod live_limits;

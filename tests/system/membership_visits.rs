@@ -13,15 +13,15 @@ use crate::{
     support::{TestApp, backends, ws::Ws},
 };
 
-struct Clinic {
-    org: String,
-    admin_token: String,
-    host: String,
-    host_token: String,
-    patient: String,
+pub struct Clinic {
+    pub org: String,
+    pub admin_token: String,
+    pub host: String,
+    pub host_token: String,
+    pub patient: String,
 }
 
-async fn clinic(app: &TestApp) -> Clinic {
+pub async fn clinic(app: &TestApp) -> Clinic {
     let host = app
         .account(
             "doc@removal.example",
@@ -45,7 +45,7 @@ async fn clinic(app: &TestApp) -> Clinic {
     }
 }
 
-fn participant<'a>(visit: &'a Value, role: &str) -> &'a Value {
+pub fn participant<'a>(visit: &'a Value, role: &str) -> &'a Value {
     visit["participants"]
         .as_array()
         .unwrap()
@@ -55,7 +55,7 @@ fn participant<'a>(visit: &'a Value, role: &str) -> &'a Value {
 }
 
 /// Waits for a `visit_event` of `kind`, skipping other pushes.
-async fn next_event(ws: &mut Ws, kind: &str) -> Value {
+pub async fn next_event(ws: &mut Ws, kind: &str) -> Value {
     loop {
         let e = ws.next_of("visit_event").await;
         if e["event"]["type"] == kind {
@@ -77,7 +77,7 @@ async fn in_media_session(app: &TestApp, visit: &str, participant: &str) -> bool
     }
 }
 
-async fn create_visit(app: &TestApp, org: &str, token: &str, patient: &str) -> Value {
+pub async fn create_visit(app: &TestApp, org: &str, token: &str, patient: &str) -> Value {
     let at = hub::clock::rfc3339((app.clock_secs() + 600) * 1000);
     app.post(
         &format!("/api/v1/orgs/{org}/visits"),

@@ -382,6 +382,11 @@ async fn password_reset_and_email_verification_go_through_the_outbox() {
             .await
             .expect_error(422, "invalid_token");
         let old_session = app.login("ana@patients.test").await;
+        let mut old_socket = crate::support::ws::Ws::connect(
+            &app.base,
+            old_session["access_token"].as_str().unwrap(),
+        )
+        .await;
         // Unknown and known addresses get the same answer; only one mail goes out.
         app.post(
             "/api/v1/auth/password-reset",
@@ -422,6 +427,12 @@ async fn password_reset_and_email_verification_go_through_the_outbox() {
         )
         .await
         .expect(204);
+        // Its open socket closes at once, not at the session check.
+        let since = std::time::Instant::now();
+        assert_eq!(
+            crate::accounts_disable::closed_at_once(&mut old_socket, since).await,
+            Some(4003)
+        );
         app.post(
             "/api/v1/auth/password-reset/confirm",
             None,

@@ -3,6 +3,7 @@
 
 mod bootstrap;
 pub(crate) mod credentials;
+mod disable;
 mod login;
 mod mfa;
 mod password_change;
@@ -13,6 +14,7 @@ mod throttling;
 
 pub use bootstrap::grant_role;
 pub(crate) use credentials::hash_password;
+pub use disable::{disable, enable};
 pub use login::{LoginInput, login};
 pub use mfa::{MfaEnrolment, confirm_totp, disable_totp, enrol_totp};
 pub use password_change::change_password;

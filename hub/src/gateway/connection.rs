@@ -96,7 +96,17 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
                 rooms: HashMap::new(),
                 user_events: None,
             };
+            let account = conn.visit.pass().is_none();
+            if account {
+                let killer = conn.killer.clone();
+                gateway
+                    .sessions
+                    .register(&conn.user, conn.id, &conn.principal.session_id, &killer);
+            }
             let ending = conn.run(&mut socket, auth_id).await;
+            if account {
+                gateway.sessions.unregister(&conn.user, conn.id);
+            }
             // A revoked socket's participant leaves its visits now, not after the grace.
             let revoked = matches!(ending, Some((close::SESSION_REVOKED, _)));
             Box::pin(conn.unsubscribe_all(revoked)).await;

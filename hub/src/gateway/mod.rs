@@ -12,6 +12,7 @@ mod limits;
 mod pass_watch;
 mod presence;
 pub mod protocol;
+pub mod sessions;
 mod visit_protocol;
 mod visit_session;
 
@@ -72,6 +73,8 @@ pub struct Gateway {
     pub node_id: String,
     feeds: Mutex<HashMap<Arc<str>, Arc<RoomFeed>>>,
     pub presence: Arc<Presence>,
+    /// Account sockets by user, to close them when their sessions end.
+    pub sessions: sessions::SessionSockets,
     buckets: Mutex<HashMap<Arc<str>, TokenBucket>>,
     next_conn: AtomicU64,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -82,6 +85,7 @@ impl Gateway {
         let node_id = uuid::Uuid::now_v7().to_string();
         Arc::new(Self {
             presence: Arc::new(Presence::new(&node_id)),
+            sessions: sessions::SessionSockets::default(),
             node_id,
             feeds: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{auth, health, me, notifications, orgs, rooms, scheduling, visits};
+use routes::{admin, auth, health, me, notifications, orgs, rooms, scheduling, visits};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -43,6 +43,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::confirm_totp))
         .routes(routes!(auth::disable_totp))
         .routes(routes!(me::me))
+        .routes(routes!(admin::disable_user))
+        .routes(routes!(admin::enable_user))
         .routes(routes!(orgs::create_org, orgs::list_orgs))
         .routes(routes!(orgs::get_org, orgs::rename_org))
         .routes(routes!(orgs::list_members, orgs::add_member))

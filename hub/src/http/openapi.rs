@@ -19,6 +19,7 @@ use utoipa::{
         (name = "auth", description = "Registration, login, tokens"),
         (name = "mfa", description = "TOTP two-factor authentication"),
         (name = "account", description = "The caller's own account"),
+        (name = "admin", description = "Platform administration: disabling and re-enabling accounts"),
         (name = "organizations", description = "Organizations and members' roles"),
         (name = "invites", description = "Invitations to organizations"),
         (name = "audit", description = "The tamper-evident audit log"),

@@ -252,12 +252,13 @@ pub struct ResetConfirm {
     pub password: String,
 }
 
-/// Sets the new password and signs the account out everywhere.
+/// Sets the new password and signs the account out everywhere; the account's id
+/// (the caller closes its open sockets).
 pub async fn confirm_reset(
     state: &AppState,
     input: ResetConfirm,
     meta: &RequestMeta,
-) -> Result<()> {
+) -> Result<String> {
     let now = state.clock.now_ms();
     // Check the token before the (slow) hash, without using it yet.
     let user_id: Option<String> = {
@@ -310,5 +311,5 @@ pub async fn confirm_reset(
         now,
     )
     .await?;
-    Ok(())
+    Ok(redeemed)
 }

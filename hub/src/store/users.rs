@@ -113,3 +113,34 @@ pub async fn set_platform_admin(
         .await?;
     Ok(())
 }
+
+/// Sets the account's status (`active` or `disabled`); false if there is no such account.
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// How many active accounts hold the platform-admin flag. Locks those rows first
+/// (a no-op update), so two admins disabling each other at once are serialized and
+/// the second sees the first's change (SQLite's write transactions already are).
+pub async fn count_active_platform_admins(conn: &mut Conn) -> Result<i64, StoreError> {
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE platform_admin = 1")
+        .execute(&mut *conn)
+        .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE platform_admin = 1 AND status = 'active'",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}

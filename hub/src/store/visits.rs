@@ -149,6 +149,18 @@ pub async fn open_for_user_in_org(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The open visits (any organization) in which `user_id` is a participant.
+pub async fn open_for_user(conn: &mut Conn, user_id: &str) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT v.id FROM visits v JOIN visit_participants p ON p.visit_id = v.id \
+         WHERE p.user_id = $1 AND v.state NOT IN ('ended', 'cancelled', 'no_show')",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// Inserts a participant; the display name is sealed (a guest's name is whatever the
 /// host typed, and every name ties a person to a clinical visit).
 pub async fn insert_participant(

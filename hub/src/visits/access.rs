@@ -77,24 +77,50 @@ pub async fn end_access(state: &AppState, org_id: &str, user_id: &str, role: Opt
             return;
         }
     };
+    let still = |host: bool| policy::may_take_part_in_visit(host, role);
     for visit_id in ids {
-        if let Err(e) = end_one(state, &visit_id, user_id, role).await {
+        if let Err(e) = end_one(state, &visit_id, user_id, still).await {
             tracing::error!(error = %e, visit = %visit_id, "visit access not ended");
         }
     }
 }
 
+/// Ends a disabled account's part in every open visit, whatever its organization
+/// (its sockets are already closed; this makes it leave now, not after the
+/// reconnect grace).
+pub async fn end_account(state: &AppState, user_id: &str) {
+    let ids = async {
+        let mut conn = state.store.conn().await?;
+        Ok::<_, Error>(store::open_for_user(&mut conn, user_id).await?)
+    }
+    .await;
+    let ids = match ids {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list the disabled account's visits");
+            return;
+        }
+    };
+    for visit_id in ids {
+        if let Err(e) = end_one(state, &visit_id, user_id, |_| false).await {
+            tracing::error!(error = %e, visit = %visit_id, "visit access not ended");
+        }
+    }
+}
+
+/// Ends `user_id`'s part in the visit unless `still` (given whether they host it)
+/// says they keep it.
 async fn end_one(
     state: &AppState,
     visit_id: &str,
     user_id: &str,
-    role: Option<Role>,
+    still: impl Fn(bool) -> bool,
 ) -> Result<()> {
     let loaded = super::get(state, visit_id).await?;
     let Some(p) = loaded.participant_of_user(user_id).cloned() else {
         return Ok(());
     };
-    if policy::may_take_part_in_visit(p.role == VisitRole::Host, role) {
+    if still(p.role == VisitRole::Host) {
         return Ok(());
     }
     // The sockets first, so they forward nothing after this (not even the leave).

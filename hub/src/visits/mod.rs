@@ -25,7 +25,7 @@ use signaling::{
     visit::{Actor, Role, Transition, Visit, VisitError, VisitPolicy},
 };
 
-pub use access::{ACCESS_ENDED, account_participant, end_access, require_host};
+pub use access::{ACCESS_ENDED, account_participant, end_access, end_account, require_host};
 pub use create::{
     CreateVisitInput, CreatedVisit, InviteInput, Invited, cancel_for_appointment, create,
     for_appointment, has_visit, invite,

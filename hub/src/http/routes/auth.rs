@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::{
     accounts::{self, LoginInput, MfaEnrolment, RegisterInput, TokenPair},
     error::Result,
+    gateway::sessions::{self, Ended},
     http::{
         error::ErrorBody,
         extract::{AppJson, Auth, Meta},
@@ -84,6 +85,8 @@ pub async fn logout(
     Meta(meta): Meta,
 ) -> Result<StatusCode> {
     accounts::logout(&state, &p.user_id, &p.session_id, &meta).await?;
+    // Open sockets of this session close now, on every node, not at their session check.
+    sessions::announce_ended(&state, &p.user_id, Ended::One(&p.session_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -119,6 +122,7 @@ pub async fn change_password(
         &meta,
     )
     .await?;
+    sessions::announce_ended(&state, &p.user_id, Ended::AllBut(&p.session_id)).await;
     Ok(axum::Json(PasswordChanged {
         sessions_revoked: revoked,
     }))

@@ -1,6 +1,7 @@
 //! API route handlers, one file per resource group. Handlers are thin: parse,
 //! call the module that does the work, shape the response.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;

@@ -152,7 +152,14 @@ pub async fn confirm_reset(
     Meta(meta): Meta,
     AppJson(input): AppJson<ResetConfirm>,
 ) -> Result<StatusCode> {
-    account_tokens::confirm_reset(&state, input, &meta).await?;
+    let user_id = account_tokens::confirm_reset(&state, input, &meta).await?;
+    // Its open sockets close with 4003 now, on every node.
+    crate::gateway::sessions::announce_ended(
+        &state,
+        &user_id,
+        crate::gateway::sessions::Ended::All,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
