@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod faults;
 mod live;
+mod live_bounds;
 mod live_limits;
 mod membership;
 mod membership_visits;
