@@ -2,7 +2,9 @@
 //! SQLite always and on PostgreSQL when `HUB_TEST_DATABASE_URL` is set.
 
 mod accounts;
+mod audit_attacks;
 mod audit_log;
+mod audit_upgrade;
 mod authz_matrix;
 mod bad_input;
 mod browser;
