@@ -218,3 +218,58 @@ async fn a_row_replaced_in_the_middle_is_named() {
         app.stop().await;
     }
 }
+
+/// `hub audit verify` against a hub that keeps appending: rows committed during
+/// the walk are neither "after the head" nor "missing at the end".
+#[tokio::test]
+async fn verify_while_the_hub_appends() {
+    let app = app_with_history(Backend::Sqlite).await;
+    // Each roster read appends an audit row (`org.members.read`).
+    let admin = app
+        .account(
+            "admin@clinic.test",
+            hub::domain::Role::Admin,
+            Some("Clinic"),
+        )
+        .await;
+    let token = app.token_for(&admin).await;
+    let org = app.org_id("Clinic").await;
+    let writer = {
+        let (base, client) = (app.base.clone(), app.client.clone());
+        tokio::spawn(async move {
+            loop {
+                let _ = client
+                    .get(format!("{base}/api/v1/orgs/{org}/members"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+            }
+        })
+    };
+    for _ in 0..5 {
+        let (ok, out) = tokio::task::spawn_blocking({
+            let db_url = app.db.url.clone();
+            let dir = app.db.data_dir.clone();
+            move || {
+                let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+                    .args(["audit", "verify"])
+                    .env_clear()
+                    .env("HUB_DATABASE_URL", db_url)
+                    .env("HUB_DATA_DIR", dir)
+                    .env("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY)
+                    .output()
+                    .expect("run hub audit verify");
+                (
+                    out.status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert!(ok, "{out}");
+    }
+    writer.abort();
+    assert!(app.count("SELECT COUNT(*) FROM audit_log").await > 20);
+    app.stop().await;
+}

@@ -87,7 +87,6 @@ pub async fn verify(
     key: &ChainKey,
     checkpoint: Option<&Checkpoint>,
 ) -> Result<VerifyReport, StoreError> {
-    let (head_seq, head_hash) = rows::head(conn).await?;
     let stored_start = rows::chain_start(conn).await?;
     // Without its start record every row is checked as keyed.
     let start = stored_start.clone().unwrap_or_else(|| ChainStart {
@@ -102,22 +101,33 @@ pub async fn verify(
     let mut checked = 0u64;
     let mut hash_at_checkpoint = None;
     let mut found = None;
-    'pages: loop {
-        let page = rows::page_after(conn, walk.next_seq - 1, PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
-        for row in &page {
-            if let Err(fault) = walk.step(row) {
-                found = describe(fault, row, checkpointed);
-                break 'pages;
+    // The head is read after the walk: an append commits its row and the head
+    // together, so a running hub's new rows are never "after the head". Rows it
+    // appends after the last page are walked too, until the walk reaches the
+    // head or stops moving (then rows really are missing at the end).
+    let (head_seq, head_hash) = loop {
+        let reached = walk.next_seq;
+        'pages: loop {
+            let page = rows::page_after(conn, walk.next_seq - 1, PAGE).await?;
+            if page.is_empty() {
+                break;
             }
-            checked += 1;
-            if row.seq == checkpointed {
-                hash_at_checkpoint = Some(row.hash.clone());
+            for row in &page {
+                if let Err(fault) = walk.step(row) {
+                    found = describe(fault, row, checkpointed);
+                    break 'pages;
+                }
+                checked += 1;
+                if row.seq == checkpointed {
+                    hash_at_checkpoint = Some(row.hash.clone());
+                }
             }
         }
-    }
+        let head = rows::head(conn).await?;
+        if found.is_some() || head.0 < walk.next_seq || walk.next_seq == reached {
+            break head;
+        }
+    };
     let last_seq = walk.next_seq - 1;
     if found.is_none() {
         found = compare(
