@@ -293,6 +293,7 @@ async fn a_removal_on_one_node_ends_access_on_another() {
         ("HUB_REDIS_URL", redis.url()),
         ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
         ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
     ];
     let root = PathBuf::from(&app.db.data_dir);
     let a = HubProcess::start_with(&root.join("a"), &env).await;
