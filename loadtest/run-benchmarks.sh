@@ -79,7 +79,8 @@ chat)
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS hb_bench WITH (FORCE)" -c "CREATE DATABASE hb_bench"
     PG=(HUB_DATABASE_URL=postgres://postgres@127.0.0.1:5432/hb_bench
         HUB_SECRETS__TOKEN_SIGNING_KEY="$(head -c 48 /dev/urandom | base64 -w0)"
-        HUB_SECRETS__DATA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)")
+        HUB_SECRETS__DATA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
+        HUB_SECRETS__AUDIT_KEY="$(head -c 32 /dev/urandom | base64 -w0)")
     # Messages per second = rooms × rate-per-room: 100 × 20 = 2,000 … 100 × 50 = 5,000.
     for rate in ${CHAT_RATES:-20 30 50}; do
         start_hub 8080 "${PG[@]}" "${UNLIMITED[@]}"

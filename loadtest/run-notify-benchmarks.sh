@@ -53,6 +53,7 @@ start_hub() {
     HUB_ENV=(HUB_DATA_DIR="$dir" HUB_DATABASE_URL="$HUB_DB_URL"
         HUB_SECRETS__TOKEN_SIGNING_KEY="$(head -c 48 /dev/urandom | base64 -w0)"
         HUB_SECRETS__DATA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
+        HUB_SECRETS__AUDIT_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
         # The notifier is measured on its own (notify-throughput); here the outbox rows
         # that bookings write stay pending instead of being sent during the measurement.
         HUB_NOTIFIER__IN_PROCESS=false

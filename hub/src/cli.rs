@@ -73,9 +73,18 @@ pub struct CreateUser {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; exits 1 and names the first bad row if it was altered,
-    /// rows were deleted or rows were inserted.
-    Verify,
+    /// Check the keyed chain against the newest signed checkpoint; exits 1 and
+    /// names the first bad row and what was done (altered, deleted, inserted,
+    /// forged, truncated, wiped, replaced, unsealed, unguarded).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Checkpoint files to compare against (repeatable: one per cluster node);
+    /// defaults to this node's `audit.checkpoint_path`.
+    #[arg(long = "checkpoints")]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 /// Parses arguments and runs the command on a fresh Tokio runtime.
@@ -123,26 +132,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_masked_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify) => verify_audit(&config).await,
+        Command::Audit(AuditCommand::Verify(args)) => verify_audit(&config, args).await,
         Command::User(UserCommand::Create(args)) => create_user(&config, args).await,
     }
 }
 
-async fn verify_audit(config: &Config) -> anyhow::Result<ExitCode> {
+async fn verify_audit(config: &Config, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let key = audit::ChainKey::new(&crate::secrets::audit_key(config, false)?);
+    let paths = if args.checkpoints.is_empty() {
+        vec![config.audit.effective_checkpoint_path(&config.data_dir)]
+    } else {
+        args.checkpoints
+    };
+    let mut files = Vec::new();
+    for path in &paths {
+        files.push(
+            audit::read_checkpoints(path, &key)
+                .with_context(|| format!("reading checkpoints {}", path.display()))?,
+        );
+    }
+    let newest = files
+        .iter()
+        .filter_map(|f| f.newest.as_ref())
+        .max_by_key(|c| c.seq);
     let store = server::open_store(config).await?;
     let mut conn = store.conn().await?;
-    let report = audit::verify(&mut conn).await?;
+    let report = audit::verify(&mut conn, store.dialect(), &key, newest).await;
     drop(conn);
     store.close().await;
+    let report = report?;
+    let mut ok = true;
+    for file in files.iter().filter(|f| !f.bad_lines.is_empty()) {
+        ok = false;
+        println!(
+            "audit checkpoints TAMPERED: {} lines {:?} are not checkpoints signed with this audit key",
+            file.path.display(),
+            file.bad_lines
+        );
+    }
     match &report.problem {
         None => {
             println!(
-                "audit log intact: {} rows verified, head {} at row {}",
-                report.rows_checked, report.head_hash, report.head_seq
+                "audit log intact: {} rows verified (keyed after row {}), head {} at row {}",
+                report.rows_checked, report.legacy_seq, report.head_hash, report.head_seq
             );
-            Ok(ExitCode::SUCCESS)
+            match newest {
+                Some(c) => println!(
+                    "consistent with the newest checkpoint: row {} at {} ({} checkpoints read)",
+                    c.seq,
+                    crate::clock::rfc3339(c.at),
+                    files.iter().map(|f| f.count).sum::<u64>()
+                ),
+                None => println!(
+                    "warning: no checkpoint in {}: rows removed from the end could not be detected",
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
         }
         Some(problem) => {
+            ok = false;
             println!(
                 "audit log TAMPERED: row {} {}: {} ({} rows verified before it)",
                 problem.seq,
@@ -152,9 +204,13 @@ async fn verify_audit(config: &Config) -> anyhow::Result<ExitCode> {
                 problem.detail,
                 report.rows_checked
             );
-            Ok(ExitCode::FAILURE)
         }
     }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCode> {
@@ -177,6 +233,9 @@ async fn create_user(config: &Config, args: CreateUser) -> anyhow::Result<ExitCo
     };
 
     let store = server::open_store(config).await?;
+    let audit_key = crate::secrets::audit_key(config, true)?;
+    // The grant is audited: the row must be keyed like the server's.
+    server::open_audit(config, &store, &audit_key, &crate::clock::SystemClock).await?;
     let result =
         accounts::grant_role(&store, &email, &name, &password, role, org_name.as_ref()).await;
     store.close().await;

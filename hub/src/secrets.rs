@@ -1,4 +1,5 @@
-//! The process's keys: the token signing key and the data-encryption keyring.
+//! The process's keys: the token signing key, the data-encryption keyring and
+//! the audit key.
 //!
 //! On a single machine a missing key is generated once into
 //! `data_dir/secrets/` (directory 0700, files 0600) and reused on every start. In a
@@ -37,6 +38,8 @@ pub enum SecretsError {
 pub struct Secrets {
     pub token_signing_key: Vec<u8>,
     pub keyring: Keyring,
+    /// Keys the audit chain; see [`audit_key`].
+    pub audit_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for Secrets {
 
 const SIGNING: &str = "token_signing_key";
 const DATA: &str = "data_encryption_key";
+const AUDIT: &str = "audit_key";
 
 pub fn load(config: &Config) -> Result<Secrets, SecretsError> {
     let signing = resolve(
@@ -82,7 +86,38 @@ pub fn load(config: &Config) -> Result<Secrets, SecretsError> {
     Ok(Secrets {
         token_signing_key: signing,
         keyring: Keyring::new(current, previous),
+        audit_key: audit_key(config, true)?,
     })
+}
+
+/// The audit key: configured, else (single machine) the one in
+/// `data_dir/secrets/audit_key.b64`, generated there when `generate` is set.
+///
+/// It is a key of its own rather than derived from another, so rotating the
+/// token signing key (which ends every session) does not orphan the audit
+/// history, and it can be kept where the database's administrators cannot
+/// read it. A verifier passes `generate = false`: a new key could only
+/// declare every existing row forged.
+pub fn audit_key(config: &Config, generate: bool) -> Result<Vec<u8>, SecretsError> {
+    let key = if generate || config.secrets.audit_key.is_some() || config.is_cluster() {
+        resolve(config, AUDIT, config.secrets.audit_key.as_ref(), 32)?
+    } else {
+        let path = config.data_dir.join("secrets").join(format!("{AUDIT}.b64"));
+        if !path.exists() {
+            return Err(file_error(
+                &path,
+                "does not exist; configure secrets.audit_key or run with the hub's data directory",
+            ));
+        }
+        load_or_generate_file(&config.data_dir.join("secrets"), AUDIT, 32)?
+    };
+    if key.len() < 32 {
+        return Err(SecretsError::Invalid(
+            AUDIT,
+            "needs at least 32 bytes".into(),
+        ));
+    }
+    Ok(key)
 }
 
 fn decode(secret: &Secret) -> Result<Vec<u8>, String> {
@@ -201,6 +236,28 @@ mod tests {
             err,
             SecretsError::MissingInCluster("data_encryption_key")
         ));
+        config.secrets.data_encryption_key = Some(Secret::new(STANDARD.encode([2u8; 32])));
+        let err = load(&config).unwrap_err();
+        assert!(matches!(err, SecretsError::MissingInCluster("audit_key")));
+        config.secrets.audit_key = Some(Secret::new(STANDARD.encode([3u8; 16])));
+        assert!(matches!(
+            load(&config),
+            Err(SecretsError::Invalid("audit_key", _))
+        ));
+        config.secrets.audit_key = Some(Secret::new(STANDARD.encode([3u8; 32])));
+        assert_eq!(load(&config).unwrap().audit_key, [3u8; 32]);
+    }
+
+    #[test]
+    fn a_verifier_never_generates_the_audit_key() {
+        let config = temp_config();
+        assert!(matches!(
+            audit_key(&config, false),
+            Err(SecretsError::File { .. })
+        ));
+        assert!(!config.data_dir.join("secrets/audit_key.b64").exists());
+        let generated = load(&config).unwrap().audit_key;
+        assert_eq!(audit_key(&config, false).unwrap(), generated);
     }
 
     #[test]

@@ -72,6 +72,25 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs the audit key for this process, seals where the keyed chain begins
+/// (first start with the key) and opens the checkpoint file.
+pub async fn open_audit(
+    config: &Config,
+    store: &Store,
+    key: &[u8],
+    clock: &dyn Clock,
+) -> anyhow::Result<Arc<crate::audit::Checkpointer>> {
+    let key = Arc::new(crate::audit::ChainKey::new(key));
+    crate::audit::install_key(key.clone());
+    let start = crate::audit::ensure_chain_start(store, &key, clock.now_ms())
+        .await
+        .context("audit chain")?;
+    let path = config.audit.effective_checkpoint_path(&config.data_dir);
+    Ok(Arc::new(crate::audit::Checkpointer::open(
+        path, key, start,
+    )?))
+}
+
 /// The event bus the configuration asks for. With Redis configured, an
 /// unreachable Redis stops startup: a node that cannot hear the others must not
 /// serve as if it could.
@@ -96,6 +115,7 @@ impl Server {
         }
         let secrets = secrets::load(&config)?;
         let store = open_store(&config).await?;
+        let audit = open_audit(&config, &store, &secrets.audit_key, clock.as_ref()).await?;
         seal_plaintext_phi(&store, &secrets.keyring).await?;
         let bus = build_bus(&config).await?;
         let listener = std::net::TcpListener::bind(config.listen)
@@ -132,6 +152,7 @@ impl Server {
             clock,
             metrics,
             gateway: crate::gateway::Gateway::new(),
+            audit,
         });
         Ok(Self { listener, state })
     }
@@ -159,6 +180,11 @@ impl Server {
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
         let notifier = state.notifications.spawn(notifier_stopped);
         let visit_stats = crate::visits::spawn_stats_loop(state.clone());
+        let checkpoints = state.audit.clone().spawn(
+            state.store.clone(),
+            state.clock.clone(),
+            Duration::from_secs(state.config.audit.checkpoint_interval_secs),
+        );
         // Open sockets are not requests: tell them to move to another node (1001)
         // when shutdown begins rather than letting the drain deadline cut them.
         let gateway = state.gateway.clone();
@@ -229,6 +255,12 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(DRAIN_SECS), notifier).await;
         }
         state.gateway.presence.clear(&state).await;
+        // The last rows written before the stop are checkpointed too.
+        checkpoints.abort();
+        state
+            .audit
+            .checkpoint_logged(&state.store, state.clock.as_ref())
+            .await;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

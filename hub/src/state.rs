@@ -22,6 +22,8 @@ pub struct Inner {
     pub gateway: Arc<crate::gateway::Gateway>,
     pub notifications: Arc<crate::notifications::Notifications>,
     pub visits: Arc<crate::visits::Visits>,
+    /// Signs checkpoints of the audit chain's head outside the database.
+    pub audit: Arc<crate::audit::Checkpointer>,
 }
 
 impl AppState {

@@ -141,9 +141,14 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
         .env("HUB_DATA_DIR", &dir)
         .output()
         .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    // The rows of the login were checkpointed at the latest at shutdown, with
+    // the audit key generated beside the others.
     assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
+        report.contains("consistent with the newest checkpoint"),
+        "{report}"
     );
+    assert!(dir.join("secrets/audit_key.b64").exists());
+    assert!(dir.join("audit-checkpoints.jsonl").exists());
 }

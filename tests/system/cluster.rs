@@ -16,7 +16,7 @@ use crate::{
     live::care_team,
     membership::{AT_ONCE, next_frame_by, no_event_for_a_second},
     support::{
-        Backend, DATA_KEY, SIGNING_KEY, TestApp,
+        AUDIT_KEY, Backend, DATA_KEY, SIGNING_KEY, TestApp,
         process::{HubProcess, free_port},
         resilient::Peer,
         ws::Ws,
@@ -121,6 +121,7 @@ async fn run(fault: Fault) {
         ("HUB_REDIS_URL", redis.url()),
         ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
         ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
         ("HUB_GATEWAY__MESSAGES_PER_SECOND", "1000".to_owned()),
         ("HUB_GATEWAY__HEARTBEAT_SECS", "1".to_owned()),
     ];
@@ -232,6 +233,7 @@ async fn presence_follows_users_across_nodes_and_expires_with_a_dead_node() {
         ("HUB_REDIS_URL", redis.url()),
         ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
         ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
         ("HUB_GATEWAY__HEARTBEAT_SECS", "1".to_owned()),
     ];
     let root = PathBuf::from(&app.db.data_dir);
@@ -291,6 +293,7 @@ async fn a_removal_on_one_node_ends_access_on_another() {
         ("HUB_REDIS_URL", redis.url()),
         ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
         ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
     ];
     let root = PathBuf::from(&app.db.data_dir);
     let a = HubProcess::start_with(&root.join("a"), &env).await;

@@ -3,7 +3,9 @@
 
 mod accounts;
 mod accounts_disable;
+mod audit_attacks;
 mod audit_log;
+mod audit_upgrade;
 mod authz_matrix;
 mod bad_input;
 mod browser;
@@ -12,6 +14,7 @@ mod cluster;
 mod cluster_accounts;
 mod faults;
 mod live;
+mod live_bounds;
 mod live_limits;
 mod membership;
 mod membership_visits;

@@ -3,6 +3,7 @@
 //! back to a default. Every field has a default that runs on one machine with no
 //! configuration at all.
 
+mod audit;
 mod env;
 mod lenient;
 mod secret;
@@ -15,6 +16,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub use audit::AuditConfig;
 pub use secret::{Secret, mask_url_password};
 pub use visits::VisitsConfig;
 
@@ -56,6 +58,8 @@ pub struct Config {
     /// Email, SMS and in-app notifications (`[notifier]`; see docs/notifications.md).
     pub notifier: notifier::NotifierConfig,
     pub visits: VisitsConfig,
+    /// Audit checkpoints (`[audit]`; see docs/architecture.md, "Audit log").
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,7 +160,8 @@ pub struct GatewayConfig {
     /// Longest message body, in characters.
     #[serde(deserialize_with = "lenient::value")]
     pub max_body_chars: usize,
-    /// Sustained publishes per second per user on one node (bursts up to 2 s worth).
+    /// Sustained publishes, edits and deletions per second per user on one node
+    /// (bursts up to 2 s worth).
     #[serde(deserialize_with = "lenient::value")]
     pub messages_per_second: u32,
     /// Frames per second per connection above which the socket is closed (4006).
@@ -215,6 +220,9 @@ pub struct SecretsConfig {
     pub data_encryption_key: Option<Secret>,
     /// Retired data keys still needed to decrypt older rows (TOML only).
     pub previous_data_encryption_keys: Vec<Secret>,
+    /// Base64 of at least 32 random bytes; keys the audit chain and signs its
+    /// checkpoints (HMAC-SHA256). Keep it out of the database's reach.
+    pub audit_key: Option<Secret>,
 }
 
 impl Default for Config {
@@ -233,6 +241,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             notifier: notifier::NotifierConfig::default(),
             visits: VisitsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -408,6 +417,7 @@ impl Config {
         }
         self.notifier.validate().map_err(ConfigError::Invalid)?;
         self.visits.validate().map_err(ConfigError::Invalid)?;
+        self.audit.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

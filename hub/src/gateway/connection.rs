@@ -601,16 +601,8 @@ impl Connection {
                 room,
                 message_id,
                 body,
-            } => rooms::edit_message(&self.state, &self.user, &room, &message_id, &body)
-                .await
-                .map(|e| json!({ "event": e }))
-                .map_err(ProtocolError::from),
-            Request::Delete { room, message_id } => {
-                rooms::delete_message(&self.state, &self.user, &room, &message_id)
-                    .await
-                    .map(|e| json!({ "event": e }))
-                    .map_err(ProtocolError::from)
-            }
+            } => self.edit(&room, &message_id, Some(&body)).await,
+            Request::Delete { room, message_id } => self.edit(&room, &message_id, None).await,
             Request::Typing { room } => self.typing(&room).await,
             Request::Read { room, offset } => self.read(&room, offset).await,
             Request::Presence { room } => self.presence(&room).await,
@@ -827,15 +819,7 @@ impl Connection {
         let g = &self.state.config.gateway;
         rooms::validate_client_id(&client_id).map_err(crate::error::Error::from)?;
         rooms::validate_body(&body, g.max_body_chars).map_err(crate::error::Error::from)?;
-        if !self
-            .gateway
-            .allow_publish(&self.user, g.messages_per_second, Instant::now())
-        {
-            return Err(ProtocolError::new(
-                "rate_limited",
-                "too many messages; slow down",
-            ));
-        }
+        self.take_rate()?;
         let input = PublishInput { client_id, body };
         match rooms::publish(&self.state, &self.user, room, &input).await {
             Ok(published) => Ok(json!(published)),
@@ -846,6 +830,44 @@ impl Connection {
                 Err(room_not_found())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An edit (`body`) or a deletion (`None`) of the user's own message. Each is
+    /// a stored event like a publish, so it spends the same per-user rate.
+    async fn edit(
+        &mut self,
+        room: &str,
+        message_id: &str,
+        body: Option<&str>,
+    ) -> Result<serde_json::Value, ProtocolError> {
+        if let Some(body) = body {
+            // Malformed edits are refused before they cost the user any of their rate.
+            rooms::validate_body(body, self.state.config.gateway.max_body_chars)
+                .map_err(crate::error::Error::from)?;
+        }
+        self.take_rate()?;
+        let event = match body {
+            Some(body) => {
+                rooms::edit_message(&self.state, &self.user, room, message_id, body).await
+            }
+            None => rooms::delete_message(&self.state, &self.user, room, message_id).await,
+        };
+        event
+            .map(|e| json!({ "event": e }))
+            .map_err(ProtocolError::from)
+    }
+
+    /// Spends one unit of the user's message rate (publishes, edits, deletions).
+    fn take_rate(&self) -> Result<(), ProtocolError> {
+        let rate = self.state.config.gateway.messages_per_second;
+        if self.gateway.allow_publish(&self.user, rate, Instant::now()) {
+            Ok(())
+        } else {
+            Err(ProtocolError::new(
+                "rate_limited",
+                "too many messages; slow down",
+            ))
         }
     }
 

@@ -213,6 +213,11 @@ fn room_request(kind: &str, f: RoomFields) -> Result<Request, ProtocolError> {
                     || f.message_id.is_some()
                     || f.offset.is_some(),
             )?;
+            // An offset is a count of events; a negative one is no position at
+            // all, so it is a malformed request rather than a recovery to refuse.
+            if f.since.as_ref().is_some_and(|s| s.offset < 0) {
+                return Err(invalid("since.offset must be 0 or more"));
+            }
             Ok(Request::Subscribe {
                 room,
                 since: f.since,
@@ -354,6 +359,13 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"id":9,"type":"subscribe","room":"r","extra":1}"#)
+                .1
+                .unwrap_err()
+                .code,
+            "invalid_request"
+        );
+        assert_eq!(
+            parse(r#"{"id":9,"type":"subscribe","room":"r","since":{"epoch":"e","offset":-1}}"#)
                 .1
                 .unwrap_err()
                 .code,

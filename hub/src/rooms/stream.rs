@@ -176,8 +176,14 @@ pub async fn recover(
         offset,
         reason,
     };
-    if since_epoch != epoch || since_offset < 0 || since_offset > offset {
+    if since_epoch != epoch {
         return Ok(impossible("epoch_changed"));
+    }
+    // Same epoch but a position this room never reached (the gateway refuses
+    // negative offsets before this): the client's state is not from this
+    // stream, so it must reload rather than wait for events it thinks it has.
+    if since_offset < 0 || since_offset > offset {
+        return Ok(impossible("ahead_of_stream"));
     }
     let max = state.config.gateway.max_recovery_events as i64;
     if offset - since_offset > max {

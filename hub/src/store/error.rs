@@ -14,6 +14,9 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A startup step was skipped (e.g. the audit key was never loaded).
+    #[error("not configured: {0}")]
+    NotConfigured(&'static str),
 }
 
 impl From<sqlx::Error> for StoreError {
