@@ -153,13 +153,26 @@ async fn an_invite_is_mailed_in_the_inviters_language_and_accepted_from_the_link
         assert!(mail.data.contains("Lakeside Health"));
         let token = invite_token(mail);
         assert_eq!(token, created["token"].as_str().unwrap());
-        // The sent mail's link is erased from the outbox (it is a credential).
-        let payloads: Vec<String> =
-            sqlx::query_scalar("SELECT payload FROM notifications WHERE template = 'org.invite'")
-                .fetch_all(app.state.store.pool())
-                .await
-                .expect("payloads");
-        assert_eq!(payloads, ["{}"]);
+        // Once recorded as sent, the link is erased from the outbox (it is a
+        // credential). The worker records just after the hand-off: wait for it.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let payloads: Vec<String> = sqlx::query_scalar(
+                "SELECT payload FROM notifications WHERE template = 'org.invite' AND status = 'sent'",
+            )
+            .fetch_all(app.state.store.pool())
+            .await
+            .expect("payloads");
+            if !payloads.is_empty() {
+                assert_eq!(payloads, ["{}"]);
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never recorded as sent"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
 
         let accepted = app
             .post(
@@ -250,9 +263,20 @@ async fn adding_by_email_invites_without_revealing_or_enrolling_anyone() {
         assert_eq!(keys(&known), keys(&unknown));
         assert_eq!(
             keys(&known),
-            ["created_at", "created_by", "email", "expires_at", "id", "role", "status"]
+            [
+                "created_at",
+                "created_by",
+                "email",
+                "expires_at",
+                "id",
+                "role",
+                "status"
+            ]
         );
-        assert_eq!((&known["status"], &unknown["status"]), (&json!("pending"), &json!("pending")));
+        assert_eq!(
+            (&known["status"], &unknown["status"]),
+            (&json!("pending"), &json!("pending"))
+        );
         assert!(!known.to_string().contains(&b_patient));
         // Nor can A's admin make B's admin or a platform admin a member of A.
         add("admin@b.test", "admin").await.expect(202);
@@ -292,4 +316,43 @@ async fn adding_by_email_invites_without_revealing_or_enrolling_anyone() {
         assert_eq!(members.as_array().unwrap().len(), 2);
         app.stop().await;
     }
+}
+
+/// The mailed link opens a page: `/invite` serves the invite page (HTML), which
+/// loads its script from the same origin under the console's CSP.
+#[tokio::test]
+async fn the_invite_link_opens_the_invite_page() {
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    let resp = app
+        .client
+        .get(app.url("/invite"))
+        .send()
+        .await
+        .expect("GET /invite");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let page = resp.text().await.expect("body");
+    assert!(page.contains("<script type=\"module\" src=\"/web/js/invite.js\">"));
+    assert!(page.contains("id=\"create-form\"") && page.contains("id=\"sign-in-form\""));
+    let script = app
+        .client
+        .get(app.url("/web/js/invite.js"))
+        .send()
+        .await
+        .expect("GET invite.js");
+    assert_eq!(script.status(), 200);
+    assert!(
+        script
+            .text()
+            .await
+            .unwrap()
+            .contains("/api/v1/invites/accept")
+    );
+    app.stop().await;
 }

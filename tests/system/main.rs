@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod faults;
+mod invite_browser;
 mod invite_mail;
 mod live;
 mod live_limits;

@@ -31,7 +31,12 @@ pub struct InviteMail<'a> {
 /// Queues the invite mail. An address with an account is written to as that
 /// account (in its language); any other address in the inviter's language.
 /// The mail expires with the invite.
-pub async fn queue(conn: &mut Conn, state: &AppState, mail: &InviteMail<'_>, now: i64) -> Result<()> {
+pub async fn queue(
+    conn: &mut Conn,
+    state: &AppState,
+    mail: &InviteMail<'_>,
+    now: i64,
+) -> Result<()> {
     let org = orgs::by_id(conn, mail.org_id)
         .await?
         .ok_or(Error::NotFound("organization"))?;
