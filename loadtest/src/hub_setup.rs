@@ -174,12 +174,7 @@ pub async fn prepare(
                     )
                     .await
                     .with_context(|| format!("accepting the invite of {email}"))?;
-                anyhow::Ok(
-                    accepted["user_id"]
-                        .as_str()
-                        .context("user_id")?
-                        .to_owned(),
-                )
+                anyhow::Ok(accepted["user_id"].as_str().context("user_id")?.to_owned())
             }
         })
         .buffered(CONCURRENCY)

@@ -26,7 +26,7 @@ pub const LOCALES: [&str; 3] = ["en", "es", "pt"];
 
 /// Names of every template, for validation and docs. An appointment change has
 /// one template for the patient and one (`….provider`) for the provider.
-pub const TEMPLATES: [&str; 14] = [
+pub const TEMPLATES: [&str; 15] = [
     "appointment.booked",
     "appointment.rescheduled",
     "appointment.cancelled",
@@ -41,6 +41,7 @@ pub const TEMPLATES: [&str; 14] = [
     "visit.link",
     "org.invite",
     "account.register_attempt",
+    "room.referral",
 ];
 
 struct Text {
@@ -173,6 +174,18 @@ fn text(template: &str, locale: &str) -> Option<Text> {
         ("org.invite", _) => t(
             "You are invited to HealthBridge",
             "Hello, {inviter} invited you to join {org} on HealthBridge. Accept the invitation from this link (valid until {until}): {link} If you did not expect this, ignore this message.",
+        ),
+        ("room.referral", "es") => t(
+            "Nueva derivación",
+            "{org} ha derivado un caso a su organización. Inicie sesión para verlo: {link}",
+        ),
+        ("room.referral", "pt") => t(
+            "Novo encaminhamento",
+            "{org} encaminhou um caso para a sua organização. Entre para o ver: {link}",
+        ),
+        ("room.referral", _) => t(
+            "New referral",
+            "{org} referred a case to your organization. Sign in to see it: {link}",
         ),
         ("account.register_attempt", "es") => t(
             "Intento de registro con su correo",

@@ -9,6 +9,7 @@ pub mod appointments;
 pub mod contact;
 pub mod invites;
 pub mod links;
+pub mod referrals;
 pub mod settings;
 pub mod unread;
 
