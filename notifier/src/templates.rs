@@ -177,15 +177,15 @@ fn text(template: &str, locale: &str) -> Option<Text> {
         ),
         ("room.referral", "es") => t(
             "Nueva derivación",
-            "{org} ha derivado un caso a su organización. Inicie sesión para verlo: {link}",
+            "{org} ha derivado un caso a su organización.",
         ),
         ("room.referral", "pt") => t(
             "Novo encaminhamento",
-            "{org} encaminhou um caso para a sua organização. Entre para o ver: {link}",
+            "{org} encaminhou um caso para a sua organização.",
         ),
         ("room.referral", _) => t(
             "New referral",
-            "{org} referred a case to your organization. Sign in to see it: {link}",
+            "{org} referred a case to your organization.",
         ),
         ("account.register_attempt", "es") => t(
             "Intento de registro con su correo",

@@ -335,41 +335,30 @@ async fn bookable_appointment(
     provider: &str,
     provider_token: &str,
 ) -> Value {
-    let patient = call(
+    let patient_id = join_by_invite(
         client,
         base,
-        "/api/v1/auth/register",
-        None,
-        json!({ "email": "pat@example.org", "password": PASSWORD, "display_name": "Pat Doe" }),
-        201,
+        admin,
+        org_id,
+        Invitee {
+            email: "pat@example.org",
+            name: "Pat Doe",
+            role: "patient",
+        },
     )
     .await;
-    call(
-        client,
-        base,
-        &format!("/api/v1/orgs/{org_id}/members"),
-        Some(admin),
-        json!({ "email": "pat@example.org", "role": "patient" }),
-        201,
-    )
-    .await;
+    let patient = json!({ "user_id": patient_id });
     // Appointment types are the organization's admins' to create.
-    call(
+    join_by_invite(
         client,
         base,
-        "/api/v1/auth/register",
-        None,
-        json!({ "email": "ops@example.org", "password": PASSWORD, "display_name": "Ops Admin" }),
-        201,
-    )
-    .await;
-    call(
-        client,
-        base,
-        &format!("/api/v1/orgs/{org_id}/members"),
-        Some(admin),
-        json!({ "email": "ops@example.org", "role": "admin" }),
-        201,
+        admin,
+        org_id,
+        Invitee {
+            email: "ops@example.org",
+            name: "Ops Admin",
+            role: "admin",
+        },
     )
     .await;
     let org_admin = login(client, base, "ops@example.org", PASSWORD).await;

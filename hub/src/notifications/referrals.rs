@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::{
     error::Result,
-    state::AppState,
     store::{Conn, StoreError, orgs},
 };
 
@@ -16,7 +15,6 @@ pub const TEMPLATE: &str = "room.referral";
 /// Queues the notice for every admin of `to_org_id`.
 pub async fn queue(
     conn: &mut Conn,
-    state: &AppState,
     room_id: &str,
     from_org_id: &str,
     to_org_id: &str,
@@ -32,7 +30,6 @@ pub async fn queue(
         .filter(|m| m.role == "admin")
         .map(|m| m.user_id)
         .collect();
-    let link = format!("{}/web/app.html", state.config.effective_public_url());
     for admin in admins {
         outbox::enqueue(
             conn,
@@ -42,7 +39,7 @@ pub async fn queue(
                 org_id: Some(to_org_id.to_owned()),
                 category: Category::Messages,
                 template: TEMPLATE.into(),
-                payload: json!({ "org": from, "link": link }),
+                payload: json!({ "org": from }),
                 subject_ref: Some(room_id.to_owned()),
                 delivery: Delivery::InApp,
                 due_at: now,

@@ -13,7 +13,7 @@ use crate::{
     error::{Error, Result},
     policy,
     state::AppState,
-    store::{Conn, orgs, rooms, users},
+    store::{Conn, orgs, rooms},
 };
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -158,7 +158,7 @@ pub async fn refer(
     }
     // The referred organization's admins are told in-app, and both sides see the
     // referral in their audit trail.
-    notifications::referrals::queue(&mut tx, state, room_id, &ctx.room.org_id, org_id, now).await?;
+    notifications::referrals::queue(&mut tx, room_id, &ctx.room.org_id, org_id, now).await?;
     audit::append(
         &mut tx,
         &AuditEvent::new("room.referral_received", Outcome::Success)
