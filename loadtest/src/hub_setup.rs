@@ -5,12 +5,13 @@
 //! change in the API is a change here. Shapes (see `docs/api.md`):
 //! - `POST /auth/login {"email","password"}` → `{"access_token",…}`
 //! - `POST /orgs {"name"}` → `{"id",…}` (platform admin)
-//! - `POST /auth/register {"email","password","display_name"}` → `{"user_id"}`
-//! - `POST /orgs/{org}/members {"email","role"}` → member (platform admin)
+//! - `POST /orgs/{org}/invites {"email","role"}` → `{"token",…}` (platform admin)
+//! - `POST /invites/accept {"token","password","display_name"}` → `{"user_id",…}`
+//!   (creates the account and its membership)
 //! - `POST /orgs/{org}/rooms {"kind":"case","title","member_ids"}` → `{"id",…}`
 //!   (the caller becomes a member too)
 //!
-//! Registration hashes the password with argon2 (deliberately slow), so a run
+//! Creating an account hashes the password with argon2 (deliberately slow), so a run
 //! uses few users and many connections per user: one access token may open
 //! any number of sockets.
 
@@ -50,11 +51,6 @@ struct Tokens {
 #[derive(Deserialize)]
 struct Created {
     id: String,
-}
-
-#[derive(Deserialize)]
-struct Registered {
-    user_id: String,
 }
 
 struct Api {
@@ -159,24 +155,26 @@ pub async fn prepare(
             let admin_token = &admin_token;
             let org_id = &org.id;
             async move {
-                let r: Registered = api
+                // People join an organization by accepting its invite, which
+                // also creates the account.
+                let invite: Value = api
                     .post(
-                        "/auth/register",
-                        None,
-                        json!({ "email": email, "password": password,
-                                "display_name": format!("Load Test {k}") }),
-                    )
-                    .await
-                    .with_context(|| format!("registering {email}"))?;
-                let _: Value = api
-                    .post(
-                        &format!("/orgs/{org_id}/members"),
+                        &format!("/orgs/{org_id}/invites"),
                         Some(admin_token),
                         json!({ "email": email, "role": "clinician" }),
                     )
                     .await
-                    .with_context(|| format!("adding {email} to the organization"))?;
-                anyhow::Ok(r.user_id)
+                    .with_context(|| format!("inviting {email}"))?;
+                let accepted: Value = api
+                    .post(
+                        "/invites/accept",
+                        None,
+                        json!({ "token": invite["token"], "password": password,
+                                "display_name": format!("Load Test {k}") }),
+                    )
+                    .await
+                    .with_context(|| format!("accepting the invite of {email}"))?;
+                anyhow::Ok(accepted["user_id"].as_str().context("user_id")?.to_owned())
             }
         })
         .buffered(CONCURRENCY)

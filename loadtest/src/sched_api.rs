@@ -2,7 +2,8 @@
 //! `docs/api.md#scheduling`), and the clinic they set up through it:
 //!
 //! - `POST /orgs {"name"}` (platform admin) → `{"id"}`
-//! - `POST /auth/register`, `POST /orgs/{org}/members {"email","role"}`, `POST /auth/login`
+//! - `POST /orgs/{org}/invites {"email","role"}`, `POST /invites/accept` (creates the
+//!   account and its membership), `POST /auth/login`
 //! - `POST /orgs/{org}/appointment-types {"name","duration_min","mode"}` (org admin) → `{"id"}`
 //! - `PUT /orgs/{org}/providers/{id}/availability {"time_zone","windows"}` (org admin)
 //! - `GET /orgs/{org}/slots?provider_id&type_id&from&to` → `{"slots":[{"starts_at"}]}` (≤ 62 days)
@@ -194,23 +195,26 @@ pub async fn prepare_clinic(
             async move {
                 let email = format!("{local}@sched.example.org");
                 let password = random_alnum(24);
+                // Joining is accepting the organization's invite (which also
+                // creates the account).
+                let invite = api
+                    .ok(
+                        Method::POST,
+                        &format!("/orgs/{org_id}/invites"),
+                        Some(root),
+                        Some(json!({ "email": email, "role": role })),
+                    )
+                    .await?;
                 let r = api
                     .ok(
                         Method::POST,
-                        "/auth/register",
+                        "/invites/accept",
                         None,
-                        Some(json!({ "email": email, "password": password,
+                        Some(json!({ "token": invite["token"], "password": password,
                                       "display_name": format!("Bench {local}") })),
                     )
                     .await?;
                 let id = r["user_id"].as_str().context("user_id")?.to_owned();
-                api.ok(
-                    Method::POST,
-                    &format!("/orgs/{org_id}/members"),
-                    Some(root),
-                    Some(json!({ "email": email, "role": role })),
-                )
-                .await?;
                 let token = if login {
                     api.login(&email, &password).await?
                 } else {

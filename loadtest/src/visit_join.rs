@@ -131,18 +131,20 @@ async fn setup(api: &Api, admin: &Admin) -> anyhow::Result<Clinician> {
     let org_id = org["id"].as_str().context("org id")?.to_owned();
     let email = format!("dr-{run}@visits.example.org");
     let password = random_alnum(24);
+    // Joining is accepting the organization's invite (which creates the account).
+    let invite = api
+        .ok(
+            Method::POST,
+            &format!("/orgs/{org_id}/invites"),
+            Some(&root),
+            Some(json!({ "email": email, "role": "clinician" })),
+        )
+        .await?;
     api.ok(
         Method::POST,
-        "/auth/register",
+        "/invites/accept",
         None,
-        Some(json!({ "email": email, "password": password, "display_name": "Dr Bench" })),
-    )
-    .await?;
-    api.ok(
-        Method::POST,
-        &format!("/orgs/{org_id}/members"),
-        Some(&root),
-        Some(json!({ "email": email, "role": "clinician" })),
+        Some(json!({ "token": invite["token"], "password": password, "display_name": "Dr Bench" })),
     )
     .await?;
     let token = api.login(&email, &password).await?;

@@ -131,6 +131,53 @@ pub async fn enqueue(
     Ok(done.rows_affected() == 1)
 }
 
+/// An email to an address that has no account yet (an organization's invite):
+/// the notifier writes it in `locale` and sends it to `address` only.
+#[derive(Debug, Clone)]
+pub struct AddressedEmail {
+    /// Unique per notice: enqueueing the same key twice stores one row.
+    pub idempotency_key: String,
+    pub address: String,
+    /// One of [`crate::templates::LOCALES`]; anything else renders in English.
+    pub locale: String,
+    pub org_id: Option<String>,
+    /// Always account mail: email only, never silenced, its payload (a link that
+    /// is a credential) erased once handed over.
+    pub template: String,
+    pub payload: serde_json::Value,
+    pub subject_ref: Option<String>,
+    pub due_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// Writes the email unless one with the same key exists; true if written.
+pub async fn enqueue_addressed(
+    conn: &mut AnyConnection,
+    n: &AddressedEmail,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO notifications (id, idempotency_key, to_address, to_locale, org_id, category, \
+         template, payload, subject_ref, delivery, due_at, expires_at, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, 'account', $6, $7, $8, 'email', $9, $10, 'pending', $11, $11) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&n.idempotency_key)
+    .bind(&n.address)
+    .bind(&n.locale)
+    .bind(n.org_id.as_deref())
+    .bind(&n.template)
+    .bind(n.payload.to_string())
+    .bind(n.subject_ref.as_deref())
+    .bind(n.due_at)
+    .bind(n.expires_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Withdraws every notice about `subject_ref` that has not gone out yet (a
 /// cancelled or moved appointment's reminders), in the caller's transaction.
 ///
@@ -193,7 +240,10 @@ pub async fn still_wanted(
 pub struct Claimed {
     pub id: String,
     pub idempotency_key: String,
+    /// The user the notice is for; empty for a row addressed to `to_address`.
     pub recipient_id: String,
+    /// For mail to an address without an account: the address and its language.
+    pub to_address: Option<(String, String)>,
     pub org_id: Option<String>,
     pub category: Category,
     pub template: String,
@@ -218,7 +268,15 @@ fn claimed(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
     Ok(Claimed {
         id: row.try_get("id")?,
         idempotency_key: row.try_get("idempotency_key")?,
-        recipient_id: row.try_get("recipient_id")?,
+        recipient_id: row
+            .try_get::<Option<String>, _>("recipient_id")?
+            .unwrap_or_default(),
+        to_address: row
+            .try_get::<Option<String>, _>("to_address")?
+            .map(|address| {
+                let locale = row.try_get::<Option<String>, _>("to_locale");
+                (address, locale.ok().flatten().unwrap_or_default())
+            }),
         org_id: row.try_get("org_id")?,
         category: Category::parse(&category).unwrap_or(Category::Critical),
         template: row.try_get("template")?,
@@ -294,7 +352,7 @@ macro_rules! claim_sql {
                AND ($5 = 1 OR delivery <> 'in_app') \
                ORDER BY due_at LIMIT $4 ",
             $lock,
-            ") RETURNING id, idempotency_key, recipient_id, org_id, category, template, payload, \
+            ") RETURNING id, idempotency_key, recipient_id, to_address, to_locale, org_id, category, template, payload, \
              delivery, channel, tried_channels, attempts, due_at, expires_at, created_at, recovered_lease"
         )
     };
@@ -503,7 +561,8 @@ pub struct NotificationSummary {
     pub created_at: i64,
 }
 
-const SUMMARY_COLUMNS: &str = "id, recipient_id, org_id, category, template, delivery, channel, status, \
+/// A row mailed to an address without an account has no recipient: it shows as "".
+const SUMMARY_COLUMNS: &str = "id, COALESCE(recipient_id, '') AS recipient_id, org_id, category, template, delivery, channel, status, \
      attempts, due_at, sent_at, last_error, created_at";
 
 fn summary(row: &AnyRow) -> Result<NotificationSummary, sqlx::Error> {

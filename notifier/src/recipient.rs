@@ -61,6 +61,23 @@ pub async fn load(
     }))
 }
 
+/// Someone reached only by an email address (an invitee without an account):
+/// written to in `locale`, greeted by no name, never quiet, never by SMS.
+pub fn addressed(address: &str, locale: &str) -> Recipient {
+    Recipient {
+        id: String::new(),
+        email: address.to_owned(),
+        email_verified: false,
+        display_name: String::new(),
+        phone: None,
+        locale: locale.to_owned(),
+        time_zone: Tz::UTC,
+        quiet_hours: None,
+        active: true,
+        sms_opted_out: false,
+    }
+}
+
 /// An out-of-band channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -26,7 +26,7 @@ pub const LOCALES: [&str; 3] = ["en", "es", "pt"];
 
 /// Names of every template, for validation and docs. An appointment change has
 /// one template for the patient and one (`….provider`) for the provider.
-pub const TEMPLATES: [&str; 12] = [
+pub const TEMPLATES: [&str; 15] = [
     "appointment.booked",
     "appointment.rescheduled",
     "appointment.cancelled",
@@ -39,6 +39,9 @@ pub const TEMPLATES: [&str; 12] = [
     "account.password_reset",
     "critical.alert",
     "visit.link",
+    "org.invite",
+    "account.register_attempt",
+    "room.referral",
 ];
 
 struct Text {
@@ -160,6 +163,42 @@ fn text(template: &str, locale: &str) -> Option<Text> {
             "Urgent: your care team needs to reach you",
             "Urgent: your care team at {org} needs to reach you. Sign in or call them: {link}",
         ),
+        ("org.invite", "es") => t(
+            "Invitación a HealthBridge",
+            "Hola: {inviter} le invita a unirse a {org} en HealthBridge. Acepte la invitación con este enlace (válido hasta el {until}): {link} Si no la esperaba, ignore este mensaje.",
+        ),
+        ("org.invite", "pt") => t(
+            "Convite para o HealthBridge",
+            "Olá: {inviter} convidou-o a juntar-se a {org} no HealthBridge. Aceite o convite por este link (válido até {until}): {link} Se não o esperava, ignore esta mensagem.",
+        ),
+        ("org.invite", _) => t(
+            "You are invited to HealthBridge",
+            "Hello, {inviter} invited you to join {org} on HealthBridge. Accept the invitation from this link (valid until {until}): {link} If you did not expect this, ignore this message.",
+        ),
+        ("room.referral", "es") => t(
+            "Nueva derivación",
+            "{org} ha derivado un caso a su organización.",
+        ),
+        ("room.referral", "pt") => t(
+            "Novo encaminhamento",
+            "{org} encaminhou um caso para a sua organização.",
+        ),
+        ("room.referral", _) => t(
+            "New referral",
+            "{org} referred a case to your organization.",
+        ),
+        ("account.register_attempt", "es") => t(
+            "Intento de registro con su correo",
+            "Hola {name}: alguien intentó crear una cuenta de HealthBridge con su dirección de correo, que ya tiene una. Si fue usted, inicie sesión o restablezca su contraseña: {link} Si no fue usted, ignore este mensaje; su cuenta no ha cambiado.",
+        ),
+        ("account.register_attempt", "pt") => t(
+            "Tentativa de registo com o seu email",
+            "Olá {name}: alguém tentou criar uma conta HealthBridge com o seu endereço de email, que já tem uma. Se foi você, entre ou reponha a sua palavra-passe: {link} Se não foi, ignore esta mensagem; a sua conta não mudou.",
+        ),
+        ("account.register_attempt", _) => t(
+            "Someone tried to register with your email address",
+            "Hello {name}, someone tried to create a HealthBridge account with your email address, which already has one. If it was you, sign in or reset your password: {link} If it was not you, ignore this message; your account has not changed.",
+        ),
         _ => None,
     }
 }
@@ -193,8 +232,9 @@ pub fn shows_link(template: &str) -> bool {
 }
 
 /// Renders `template` for `audience` with values from `payload`: `provider`,
-/// `patient`, `type` (the appointment type's name), `org`, `link` (strings) and
-/// `starts_at` (milliseconds, shown as `{when}` in the recipient's zone).
+/// `patient`, `type` (the appointment type's name), `org`, `inviter`, `link`
+/// (strings), `starts_at` and `expires_at` (milliseconds, shown as `{when}` and
+/// `{until}` in the recipient's zone).
 pub fn render(
     template: &str,
     payload: &Value,
@@ -218,14 +258,21 @@ pub fn render(
         .and_then(Value::as_i64)
         .map(|ms| when(ms, audience.time_zone))
         .unwrap_or_default();
+    let until = payload
+        .get("expires_at")
+        .and_then(Value::as_i64)
+        .map(|ms| self::when(ms, audience.time_zone))
+        .unwrap_or_default();
     let values = [
         ("name", audience.name.to_owned()),
         ("provider", field("provider")),
         ("patient", field("patient")),
         ("type", field("type")),
         ("org", field("org")),
+        ("inviter", field("inviter")),
         ("link", field("link")),
         ("when", when),
+        ("until", until),
     ];
     let body = fill(t.body, &values, |s| s.to_owned());
     let html_body = fill(t.body, &values, |s| {
@@ -358,6 +405,31 @@ mod tests {
                 .contains("<a href=\"https://hub.example/reset#token=a&amp;b\">")
         );
         assert!(r.text.contains("https://hub.example/reset#token=a&b"));
+    }
+
+    #[test]
+    fn invite_names_inviter_org_and_expiry_in_the_invitees_language() {
+        let payload = json!({
+            "inviter": "Dr Min Lee", "org": "Clinica Norte",
+            "link": "https://hub.example/invite#token=abc",
+            "expires_at": 1_773_061_200_000_i64,
+        });
+        let pt = Audience {
+            name: "",
+            locale: "pt",
+            time_zone: Tz::UTC,
+        };
+        let r = render("org.invite", &payload, &pt).unwrap();
+        assert_eq!(r.subject, "Convite para o HealthBridge");
+        assert!(
+            r.text.starts_with(
+                "Olá: Dr Min Lee convidou-o a juntar-se a Clinica Norte no HealthBridge. \
+                 Aceite o convite por este link (válido até 2026-03-09 13:00 UTC): \
+                 https://hub.example/invite#token=abc"
+            ),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

@@ -222,8 +222,12 @@ impl Worker {
             return Ok(Step::Suppressed("expired before it could be sent".into()));
         }
         let mut conn = self.pool.acquire().await?;
-        let Some(r) = recipient::load(&mut conn, &row.recipient_id).await? else {
-            return Ok(Step::Suppressed("recipient no longer exists".into()));
+        let r = match &row.to_address {
+            Some((address, locale)) => recipient::addressed(address, locale),
+            None => match recipient::load(&mut conn, &row.recipient_id).await? {
+                Some(r) => r,
+                None => return Ok(Step::Suppressed("recipient no longer exists".into())),
+            },
         };
         if !r.active && row.category != Category::Account {
             return Ok(Step::Suppressed("recipient account disabled".into()));

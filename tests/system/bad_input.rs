@@ -53,6 +53,11 @@ async fn malformed_requests_get_stable_codes_and_change_nothing() {
         let app = TestApp::spawn_with(backend, |c| c.http.body_limit_bytes = 16 * 1024).await;
         let admin = app.account("root@example.org", Role::Admin, None).await;
         let token = app.token_for(&admin).await;
+        // An organization that exists: an unknown one answers 404 before the body
+        // is read.
+        app.account("nora@example.org", Role::Admin, Some("Bad Input Clinic"))
+            .await;
+        let org_id = app.org_id("Bad Input Clinic").await;
         let before = snapshot(&app).await;
         let json_ct = Some("application/json");
         let reg = "/api/v1/auth/register";
@@ -107,7 +112,7 @@ async fn malformed_requests_get_stable_codes_and_change_nothing() {
             .expect_error(401, "unauthenticated");
         let bad_role = app
             .post(
-                &format!("/api/v1/orgs/{}/members", uuid::Uuid::new_v4()),
+                &format!("/api/v1/orgs/{org_id}/members"),
                 Some(&token),
                 json!({ "email": "a@example.org", "role": "superuser" }),
             )

@@ -224,6 +224,43 @@ pub(crate) async fn browser_hub(label: &str) -> BrowserHub {
     }
 }
 
+/// Someone an organization's admin invites.
+pub(crate) struct Invitee<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+}
+
+/// Brings a new person into `org_id` the way people join: the admin invites
+/// them, and accepting the invite creates their account. Returns the user id.
+pub(crate) async fn join_by_invite(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    org_id: &str,
+    invitee: Invitee<'_>,
+) -> String {
+    let invite = call(
+        client,
+        base,
+        &format!("/api/v1/orgs/{org_id}/invites"),
+        Some(admin),
+        json!({ "email": invitee.email, "role": invitee.role }),
+        201,
+    )
+    .await;
+    let accepted = call(
+        client,
+        base,
+        "/api/v1/invites/accept",
+        None,
+        json!({ "token": invite["token"], "password": PASSWORD, "display_name": invitee.name }),
+        200,
+    )
+    .await;
+    accepted["user_id"].as_str().expect("user id").to_owned()
+}
+
 /// The protocol client `web/js/live.js` against a scripted fake socket
 /// (`tests/browser/live.test.mjs`, Node's own test runner; no browser).
 #[test]
@@ -249,25 +286,12 @@ async fn two_clinicians_chat_in_a_real_browser() {
         ("ana@example.org", "Dr Ana Alves"),
         ("ben@example.org", "Dr Ben Brown"),
     ] {
-        let user = call(
-            &client,
-            &base,
-            "/api/v1/auth/register",
-            None,
-            json!({ "email": email, "password": PASSWORD, "display_name": name }),
-            201,
-        )
-        .await;
-        ids.push(user["user_id"].as_str().expect("user id").to_owned());
-        call(
-            &client,
-            &base,
-            &format!("/api/v1/orgs/{org_id}/members"),
-            Some(&admin),
-            json!({ "email": email, "role": "clinician" }),
-            201,
-        )
-        .await;
+        let invitee = Invitee {
+            email,
+            name,
+            role: "clinician",
+        };
+        ids.push(join_by_invite(&client, &base, &admin, &org_id, invitee).await);
     }
     let ana = login(&client, &base, "ana@example.org", PASSWORD).await;
     let room = call(
@@ -311,41 +335,30 @@ async fn bookable_appointment(
     provider: &str,
     provider_token: &str,
 ) -> Value {
-    let patient = call(
+    let patient_id = join_by_invite(
         client,
         base,
-        "/api/v1/auth/register",
-        None,
-        json!({ "email": "pat@example.org", "password": PASSWORD, "display_name": "Pat Doe" }),
-        201,
+        admin,
+        org_id,
+        Invitee {
+            email: "pat@example.org",
+            name: "Pat Doe",
+            role: "patient",
+        },
     )
     .await;
-    call(
-        client,
-        base,
-        &format!("/api/v1/orgs/{org_id}/members"),
-        Some(admin),
-        json!({ "email": "pat@example.org", "role": "patient" }),
-        201,
-    )
-    .await;
+    let patient = json!({ "user_id": patient_id });
     // Appointment types are the organization's admins' to create.
-    call(
+    join_by_invite(
         client,
         base,
-        "/api/v1/auth/register",
-        None,
-        json!({ "email": "ops@example.org", "password": PASSWORD, "display_name": "Ops Admin" }),
-        201,
-    )
-    .await;
-    call(
-        client,
-        base,
-        &format!("/api/v1/orgs/{org_id}/members"),
-        Some(admin),
-        json!({ "email": "ops@example.org", "role": "admin" }),
-        201,
+        admin,
+        org_id,
+        Invitee {
+            email: "ops@example.org",
+            name: "Ops Admin",
+            role: "admin",
+        },
     )
     .await;
     let org_admin = login(client, base, "ops@example.org", PASSWORD).await;

@@ -401,6 +401,17 @@ async fn referral_brings_in_another_organization_and_removal_ends_delivery() {
         app.post(&refer, Some(&a.1), json!({ "org_id": cardio_org }))
             .await
             .expect_error(409, "already_referred");
+        // The referring side cannot add the referred organization's people (nor
+        // tell them from strangers): same 404 as for an unknown user.
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            Some(&a.1),
+            json!({ "user_id": cardio }),
+        )
+        .await
+        .expect_error(404, "not_found");
+        // The referred organization sees the referral in its own audit trail.
+        assert_eq!(app.audited("room.referral_received").await, 1);
         // Now the cardiologist joins the case and reads it.
         app.post(
             &format!("/api/v1/rooms/{room_id}/members"),

@@ -13,6 +13,8 @@ mod cli;
 mod cluster;
 mod cluster_accounts;
 mod faults;
+mod invite_browser;
+mod invite_mail;
 mod live;
 mod live_bounds;
 mod live_limits;

@@ -86,6 +86,23 @@ async fn every_link_in_every_notice_opens_a_page_of_the_hub() {
         )
         .await
         .expect(202);
+        // account.register_attempt: registering an address that has an account.
+        app.post(
+            "/api/v1/auth/register",
+            None,
+            json!({ "email": "new@patients.test", "password": crate::support::PASSWORD,
+                    "display_name": "Again" }),
+        )
+        .await
+        .expect(201);
+        // org.invite: an organization invites an address.
+        app.post(
+            &format!("/api/v1/orgs/{}/invites", c.org),
+            Some(&app.access_token("admin@clinic.test").await),
+            json!({ "email": "newdoc@clinic.test", "role": "clinician" }),
+        )
+        .await
+        .expect(201);
         // visit.link: booking a video appointment sends the patient the visit's link.
         let admin = app.access_token("admin@clinic.test").await;
         let video = app
@@ -124,8 +141,9 @@ async fn every_link_in_every_notice_opens_a_page_of_the_hub() {
         }
         let out_of_band = "SELECT COUNT(*) FROM notifications WHERE delivery <> 'in_app' \
                            AND status IN ('sent', 'delivered')";
-        // Appointment confirmation, visit link, unread, alert, verification, reset.
-        eventually(&app, out_of_band, 6).await;
+        // Appointment confirmation, visit link, unread, alert, verification, reset,
+        // registration attempt, invite.
+        eventually(&app, out_of_band, 8).await;
         assert!(providers.sms.wait_for_count(1, WAIT).await);
         let mut texts: Vec<String> = providers
             .smtp
@@ -153,10 +171,11 @@ async fn every_link_in_every_notice_opens_a_page_of_the_hub() {
                 "{link}"
             );
         }
-        // The console (unread, alert), the account page (verify, reset), the visit page.
+        // The console (unread, alert), the account page (verify, reset), the visit
+        // page, the sign-in page (registration attempt), the invite page.
         assert_eq!(
             paths,
-            BTreeSet::from(["/account", "/visit", "/web/app.html"]),
+            BTreeSet::from(["/", "/account", "/invite", "/visit", "/web/app.html"]),
             "{links:?}"
         );
         app.stop().await;

@@ -83,13 +83,32 @@ async fn operator_creates_org_invites_admin_who_builds_the_team() {
         .expect(200);
         let max = app.access_token("max@example.org").await;
         app.register("pat@example.org").await;
+        let pat = app.access_token("pat@example.org").await;
+        // An existing account joins only by accepting, signed in as itself.
+        let invite = app
+            .post(
+                &format!("/api/v1/orgs/{org_id}/invites"),
+                Some(&max),
+                json!({ "email": "pat@example.org", "role": "patient" }),
+            )
+            .await
+            .expect(201);
         app.post(
-            &format!("/api/v1/orgs/{org_id}/members"),
-            Some(&max),
-            json!({ "email": "pat@example.org", "role": "patient" }),
+            "/api/v1/invites/accept",
+            None,
+            json!({ "token": invite["token"], "password": PASSWORD, "display_name": "Pat" }),
         )
         .await
-        .expect(201);
+        .expect_error(409, "login_required");
+        let accepted = app
+            .post(
+                "/api/v1/invites/accept",
+                Some(&pat),
+                json!({ "token": invite["token"] }),
+            )
+            .await
+            .expect(200);
+        assert_eq!(accepted["account_created"], false);
         // Clinicians may not hand out staff roles.
         app.post(
             &format!("/api/v1/orgs/{org_id}/members"),
@@ -98,10 +117,18 @@ async fn operator_creates_org_invites_admin_who_builds_the_team() {
         )
         .await
         .expect_error(403, "forbidden");
+        let again = app
+            .post(
+                &format!("/api/v1/orgs/{org_id}/invites"),
+                Some(&max),
+                json!({ "email": "pat@example.org", "role": "patient" }),
+            )
+            .await
+            .expect(201);
         app.post(
-            &format!("/api/v1/orgs/{org_id}/members"),
-            Some(&max),
-            json!({ "email": "pat@example.org", "role": "patient" }),
+            "/api/v1/invites/accept",
+            Some(&pat),
+            json!({ "token": again["token"] }),
         )
         .await
         .expect_error(409, "already_member");
@@ -113,7 +140,6 @@ async fn operator_creates_org_invites_admin_who_builds_the_team() {
             .await
             .expect(200);
         assert_eq!(members.as_array().unwrap().len(), 3);
-        let pat = app.access_token("pat@example.org").await;
         app.get(&format!("/api/v1/orgs/{org_id}/members"), Some(&pat))
             .await
             .expect_error(403, "forbidden");
@@ -133,13 +159,21 @@ async fn operator_creates_org_invites_admin_who_builds_the_team() {
             .await
             .expect(201);
         let other_id = other["id"].as_str().unwrap();
+        let invite = app
+            .post(
+                &format!("/api/v1/orgs/{other_id}/invites"),
+                Some(&ops),
+                json!({ "email": "pat@example.org", "role": "patient" }),
+            )
+            .await
+            .expect(201);
         app.post(
-            &format!("/api/v1/orgs/{other_id}/members"),
-            Some(&ops),
-            json!({ "email": "pat@example.org", "role": "patient" }),
+            "/api/v1/invites/accept",
+            Some(&pat),
+            json!({ "token": invite["token"] }),
         )
         .await
-        .expect(201);
+        .expect(200);
         let me = app.get("/api/v1/me", Some(&pat)).await.expect(200);
         assert_eq!(me["memberships"].as_array().unwrap().len(), 2);
         let mine = app.get("/api/v1/orgs", Some(&pat)).await.expect(200);
@@ -209,7 +243,6 @@ async fn operator_creates_org_invites_admin_who_builds_the_team() {
             "org.create",
             "invite.create",
             "invite.accept",
-            "membership.create",
             "membership.role_change",
             "membership.remove",
         ] {
@@ -347,6 +380,47 @@ async fn invites_expire_can_be_revoked_and_bind_to_their_email() {
             statuses,
             ["expired", "revoked", "accepted", "revoked", "expired"]
         );
+        app.stop().await;
+    }
+}
+
+/// A platform admin passes the route rule for any organization, so an unknown
+/// (well-formed) one must answer 404 before any write, not a 500 from a foreign
+/// key. Anyone else without a role there gets 403 for known and unknown alike.
+#[tokio::test]
+async fn naming_an_unknown_org_answers_404_to_a_platform_admin() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let operator = app.account("ops@example.org", Role::Admin, None).await;
+        let ops = app.token_for(&operator).await;
+        let unknown = uuid::Uuid::now_v7();
+        let body = json!({ "email": "someone@example.org", "role": "clinician" });
+        for path in ["invites", "members"] {
+            app.post(
+                &format!("/api/v1/orgs/{unknown}/{path}"),
+                Some(&ops),
+                body.clone(),
+            )
+            .await
+            .expect_error(404, "not_found");
+            app.get(&format!("/api/v1/orgs/{unknown}/{path}"), Some(&ops))
+                .await
+                .expect_error(404, "not_found");
+        }
+        assert_eq!(app.count("SELECT COUNT(*) FROM invites").await, 0);
+        assert_eq!(app.count("SELECT COUNT(*) FROM notifications").await, 0);
+
+        let admin = app
+            .account("nora@example.org", Role::Admin, Some("Lakeside Health"))
+            .await;
+        let nora = app.token_for(&admin).await;
+        app.post(
+            &format!("/api/v1/orgs/{unknown}/invites"),
+            Some(&nora),
+            body.clone(),
+        )
+        .await
+        .expect_error(403, "forbidden");
         app.stop().await;
     }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::browser::{
-    BrowserHub, PASSWORD, browser_hub, call, login, run_browser_script, run_node_unit_tests,
-    tools_present,
+    BrowserHub, Invitee, PASSWORD, browser_hub, call, join_by_invite, login, run_browser_script,
+    run_node_unit_tests, tools_present,
 };
 
 /// The whole browser run; visit.mjs has its own, shorter limit.
@@ -39,24 +39,12 @@ async fn a_patient_a_clinician_and_an_interpreter_see_and_hear_each_other() {
         data_dir,
     } = browser_hub("visits-browser").await;
     let email = "ruiz@example.org";
-    call(
-        &client,
-        &base,
-        "/api/v1/auth/register",
-        None,
-        json!({ "email": email, "password": PASSWORD, "display_name": "Dr. Elena Ruiz" }),
-        201,
-    )
-    .await;
-    call(
-        &client,
-        &base,
-        &format!("/api/v1/orgs/{org_id}/members"),
-        Some(&admin),
-        json!({ "email": email, "role": "clinician" }),
-        201,
-    )
-    .await;
+    let invitee = Invitee {
+        email,
+        name: "Dr. Elena Ruiz",
+        role: "clinician",
+    };
+    join_by_invite(&client, &base, &admin, &org_id, invitee).await;
 
     // The clinician creates a visit starting in five minutes; the answer has the
     // patient's link.

@@ -9,7 +9,7 @@ use super::{RequestMeta, credentials::hash_password};
 use crate::{
     audit::{self, AuditEvent, Outcome},
     domain::{DisplayName, EmailAddress, Password},
-    error::{Error, Result},
+    error::Result,
     notifications,
     state::AppState,
     store::{StoreError, users},
@@ -28,6 +28,11 @@ pub struct RegisterInput {
 }
 
 /// Creates the account and returns the new user's id.
+///
+/// The answer does not tell whether the address already has an account: for one
+/// that has, nothing is created, the owner is told by email that someone tried,
+/// and the caller gets a fresh id that names no account. Both paths hash the
+/// password first, so they also take about as long.
 pub async fn register(
     state: &AppState,
     input: RegisterInput,
@@ -55,10 +60,9 @@ pub async fn register(
     match inserted {
         Ok(()) => {}
         Err(StoreError::UniqueViolation(_)) => {
-            return Err(Error::conflict(
-                "email_taken",
-                "an account with this email already exists",
-            ));
+            drop(tx);
+            notifications::account_tokens::tell_owner_of_attempt(state, &email, meta).await?;
+            return Ok(id);
         }
         Err(e) => return Err(e.into()),
     }

@@ -128,6 +128,16 @@ pub async fn authorize(
             Ok(role) => role,
             Err(e) => return e.into_response(),
         };
+        // A platform admin passes the route rule without a role, so an unknown
+        // organization must be refused here, not by a foreign key deep inside.
+        // Others without a role get 403 from the rule, which reveals nothing.
+        if role.is_none() && p.platform_admin {
+            match org_exists(&state, &org_id).await {
+                Ok(true) => {}
+                Ok(false) => return Error::NotFound("organization").into_response(),
+                Err(e) => return e.into_response(),
+            }
+        }
         org_ctx = Some(OrgContext { org_id, role });
     }
 
@@ -192,6 +202,11 @@ async fn role_in(state: &AppState, org_id: &str, user_id: &str) -> Result<Option
         .await?
         .map(|r| parse_role(&r))
         .transpose()
+}
+
+async fn org_exists(state: &AppState, org_id: &str) -> Result<bool, Error> {
+    let mut conn = state.store.conn().await?;
+    Ok(orgs::by_id(&mut conn, org_id).await?.is_some())
 }
 
 /// Refused access is audited: probing for other organizations' data is exactly

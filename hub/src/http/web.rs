@@ -1,8 +1,8 @@
 //! The clinician console: the files of the workspace's `web/` folder, embedded
 //! in the binary so the hub serves them from any working directory.
 //!
-//! `/` is the sign-in page, `/account` and `/visit` are where account mail and
-//! visit invitations link to; everything else is under `/web/`. Only the files in
+//! `/` is the sign-in page, `/account`, `/invite` and `/visit` are where account
+//! mail, organization invites and visit invitations link to; everything else is under `/web/`. Only the files in
 //! [`ASSETS`] exist: the lookup is an exact match on the table, so no path can
 //! reach the file system. Responses carry a Content-Security-Policy that allows
 //! exactly what the pages use (same-origin scripts, styles, images, `fetch` and
@@ -77,12 +77,14 @@ pub static ASSETS: &[Asset] = &[
     asset!("account.html", HTML),
     asset!("visit.html", HTML),
     asset!("visits.html", HTML),
+    asset!("invite.html", HTML),
     asset!("favicon.svg", SVG),
     asset!("css/app.css", CSS),
     asset!("js/api.js", JS),
     asset!("js/account.js", JS),
     asset!("js/app.js", JS),
     asset!("js/devices.js", JS),
+    asset!("js/invite.js", JS),
     asset!("js/dom.js", JS),
     asset!("js/live.js", JS),
     asset!("js/login.js", JS),
@@ -116,6 +118,8 @@ fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/account", get(account))
         // Visit links (`/visit#t=<token>`, docs/visits.md).
         .route("/visit", get(visit))
+        // Organization invites (`/invite#token=<token>`, docs/api.md).
+        .route("/invite", get(invite))
         .route("/web/{*path}", get(file))
 }
 
@@ -129,6 +133,10 @@ async fn account(headers: HeaderMap) -> Response {
 
 async fn visit(headers: HeaderMap) -> Response {
     serve("visit.html", &headers)
+}
+
+async fn invite(headers: HeaderMap) -> Response {
+    serve("invite.html", &headers)
 }
 
 async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {

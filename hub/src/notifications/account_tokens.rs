@@ -244,6 +244,55 @@ pub async fn request_reset(
     Ok(())
 }
 
+/// Tells the owner of `email` that someone tried to register with it (the
+/// registration answer itself does not say so). At most one such mail per
+/// account per window, so repeated attempts cannot flood a mailbox. A disabled
+/// account gets nothing.
+pub async fn tell_owner_of_attempt(
+    state: &AppState,
+    email: &EmailAddress,
+    meta: &RequestMeta,
+) -> Result<()> {
+    let now = state.clock.now_ms();
+    let mut tx = state.store.begin_write().await?;
+    let Some(user) = users::by_email(&mut tx, email.as_str())
+        .await?
+        .filter(|u| u.is_active())
+    else {
+        return Ok(());
+    };
+    let window = now / RESET_WINDOW_MS;
+    let queued = outbox::enqueue(
+        &mut tx,
+        &NewNotification {
+            idempotency_key: format!("account.register_attempt:{}:{window}", user.id),
+            recipient_id: user.id.clone(),
+            org_id: None,
+            category: Category::Account,
+            template: "account.register_attempt".to_owned(),
+            payload: json!({ "link": format!("{}/", state.config.effective_public_url()) }),
+            subject_ref: None,
+            delivery: Delivery::Email,
+            due_at: now,
+            expires_at: Some(now + VERIFY_TTL_MS),
+        },
+        now,
+    )
+    .await
+    .map_err(StoreError::from)?;
+    audit::commit_with(
+        tx,
+        &AuditEvent::new("account.register_attempt", Outcome::Denied)
+            .actor(None, meta.ip.as_deref())
+            .target("user", &user.id)
+            .details(json!({ "mail_queued": queued })),
+        now,
+    )
+    .await?;
+    state.notifications.wake();
+    Ok(())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirm {

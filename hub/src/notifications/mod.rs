@@ -7,7 +7,9 @@ pub mod account_tokens;
 pub mod alerts;
 pub mod appointments;
 pub mod contact;
+pub mod invites;
 pub mod links;
+pub mod referrals;
 pub mod settings;
 pub mod unread;
 

@@ -13,6 +13,7 @@ use crate::{
     clock::rfc3339,
     domain::{DisplayName, EmailAddress, Password, Role},
     error::{Error, Result},
+    notifications::invites as invite_mail,
     policy,
     state::AppState,
     store::{StoreError, invites, orgs, users},
@@ -71,6 +72,29 @@ pub async fn create_invite(
     role: Role,
     meta: &RequestMeta,
 ) -> Result<CreatedInvite> {
+    let (invite, token) = issue(state, caller, ctx, email, role, meta).await?;
+    let invite_url = format!(
+        "{}/invite#token={token}",
+        state.config.effective_public_url()
+    );
+    Ok(CreatedInvite {
+        invite,
+        token,
+        invite_url,
+    })
+}
+
+/// Creates a pending invite and queues the mail that carries its link, in one
+/// transaction; returns the invite and its token. Whether the address has an
+/// account changes only the language of the mail, never the answer.
+pub(super) async fn issue(
+    state: &AppState,
+    caller: &Principal,
+    ctx: &OrgContext,
+    email: &str,
+    role: Role,
+    meta: &RequestMeta,
+) -> Result<(InviteView, String)> {
     if !policy::may_grant_role(ctx.role, caller.platform_admin, role) {
         return Err(Error::Forbidden);
     }
@@ -95,6 +119,20 @@ pub async fn create_invite(
         },
     )
     .await?;
+    invite_mail::queue(
+        &mut tx,
+        state,
+        &invite_mail::InviteMail {
+            invite_id: &id,
+            org_id: &ctx.org_id,
+            email: email.as_str(),
+            inviter_id: &caller.user_id,
+            token: &token,
+            expires_at: now + ttl_ms,
+        },
+        now,
+    )
+    .await?;
     audit::commit_with(
         tx,
         &AuditEvent::new("invite.create", Outcome::Success)
@@ -105,23 +143,17 @@ pub async fn create_invite(
         now,
     )
     .await?;
-    let invite_url = format!(
-        "{}/invite#token={token}",
-        state.config.effective_public_url()
-    );
-    Ok(CreatedInvite {
-        invite: InviteView {
-            id,
-            email: email.as_str().to_owned(),
-            role,
-            created_by: caller.user_id.clone(),
-            created_at: rfc3339(now),
-            expires_at: rfc3339(now + ttl_ms),
-            status: "pending",
-        },
-        token,
-        invite_url,
-    })
+    state.notifications.wake();
+    let invite = InviteView {
+        id,
+        email: email.as_str().to_owned(),
+        role,
+        created_by: caller.user_id.clone(),
+        created_at: rfc3339(now),
+        expires_at: rfc3339(now + ttl_ms),
+        status: "pending",
+    };
+    Ok((invite, token))
 }
 
 pub async fn list_invites(state: &AppState, ctx: &OrgContext) -> Result<Vec<InviteView>> {
@@ -160,6 +192,7 @@ pub async fn revoke_invite(
             "the invite was already used or revoked",
         ));
     }
+    invite_mail::withdraw(&mut tx, invite_id, now).await?;
     audit::commit_with(
         tx,
         &AuditEvent::new("invite.revoke", Outcome::Success)

@@ -4,16 +4,16 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{OrgContext, parse_role, publish};
+use super::{InviteView, OrgContext, parse_role, publish};
 use crate::{
     accounts::{Principal, RequestMeta},
     audit::{self, AuditEvent, Outcome},
     clock::rfc3339,
-    domain::{EmailAddress, Role},
+    domain::Role,
     error::{Error, Result},
     policy,
     state::AppState,
-    store::{Conn, orgs, rooms, users},
+    store::{Conn, orgs, rooms},
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,60 +62,22 @@ pub async fn list_members(
     Ok(members)
 }
 
-/// Adds an existing account to the organization with `role`.
-pub async fn add_member(
+/// Invites `email` with `role`: nobody becomes a member without accepting.
+///
+/// The invite is mailed, and its token is not returned: only the mailbox's owner
+/// can accept. The answer is the same whether or not the address has an account
+/// (or is already a member), so it tells the caller nothing about other
+/// organizations' users.
+pub async fn invite_member(
     state: &AppState,
     caller: &Principal,
     ctx: &OrgContext,
     email: &str,
     role: Role,
     meta: &RequestMeta,
-) -> Result<MemberView> {
-    if !policy::may_grant_role(ctx.role, caller.platform_admin, role) {
-        return Err(Error::Forbidden);
-    }
-    let email = EmailAddress::parse(email)?;
-    let now = state.clock.now_ms();
-    let mut tx = state.store.begin_write().await?;
-    let user = users::by_email(&mut tx, email.as_str())
-        .await?
-        .ok_or(Error::NotFound(
-            "account with this email (send an invite instead)",
-        ))?;
-    if orgs::role_of(&mut tx, &ctx.org_id, &user.id)
-        .await?
-        .is_some()
-    {
-        return Err(Error::conflict(
-            "already_member",
-            "this account is already a member; change its role instead",
-        ));
-    }
-    orgs::upsert_membership(&mut tx, &ctx.org_id, &user.id, role.as_str(), now).await?;
-    audit::commit_with(
-        tx,
-        &AuditEvent::new("membership.create", Outcome::Success)
-            .actor(Some(&caller.user_id), meta.ip.as_deref())
-            .org(&ctx.org_id)
-            .target("user", &user.id)
-            .details(json!({ "role": role.as_str() })),
-        now,
-    )
-    .await?;
-    publish(
-        state,
-        &ctx.org_id,
-        "membership.changed",
-        json!({ "user_id": user.id, "role": role }),
-    )
-    .await;
-    Ok(MemberView {
-        user_id: user.id,
-        email: user.email,
-        display_name: user.display_name,
-        role,
-        since: rfc3339(now),
-    })
+) -> Result<InviteView> {
+    let (invite, _token) = super::invites::issue(state, caller, ctx, email, role, meta).await?;
+    Ok(invite)
 }
 
 /// A membership that ended or lost rights: what `revocation::enforce` must end

@@ -16,7 +16,7 @@ pub use invites::{
     list_invites, revoke_invite,
 };
 pub use members::{
-    MemberView, MembershipChange, add_member, change_role, list_members, remove_member,
+    MemberView, MembershipChange, change_role, invite_member, list_members, remove_member,
 };
 
 use crate::{

@@ -9,7 +9,7 @@ use crate::{
     audit::{self, AuditEvent, Outcome},
     bus::Event,
     error::{Error, Result},
-    policy,
+    notifications, policy,
     state::AppState,
     store::{orgs, rooms},
 };
@@ -18,8 +18,11 @@ use crate::{
 /// sockets stop receiving the room at once.
 pub const MEMBER_REMOVED: &str = "room.member_removed";
 
-/// Adds `user_id` (who must hold a role in an organization taking part in the
-/// room). A care-team member of a referred organization may add themselves.
+/// Adds `user_id`, who must hold a role in a taking-part organization the caller
+/// belongs to as well: each organization adds its own people, so the referring
+/// side cannot add (or probe for) the referred organization's members, whose
+/// care team joins by adding themselves. Anyone else is "not found", whether or
+/// not they belong to another taking-part organization.
 pub async fn add_member(
     state: &AppState,
     caller: &Principal,
@@ -33,10 +36,12 @@ pub async fn add_member(
     let room_id = &ctx.room.id;
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
-    if rooms::roles_in_room_orgs(&mut tx, room_id, user_id)
-        .await?
-        .is_empty()
-    {
+    let roles = if user_id == caller.user_id {
+        rooms::roles_in_room_orgs(&mut tx, room_id, user_id).await?
+    } else {
+        rooms::roles_in_shared_room_orgs(&mut tx, room_id, &caller.user_id, user_id).await?
+    };
+    if roles.is_empty() {
         return Err(Error::NotFound(
             "user in an organization taking part in this room",
         ));
@@ -151,6 +156,19 @@ pub async fn refer(
             "this organization already takes part in the room",
         ));
     }
+    // The referred organization's admins are told in-app, and both sides see the
+    // referral in their audit trail.
+    notifications::referrals::queue(&mut tx, room_id, &ctx.room.org_id, org_id, now).await?;
+    audit::append(
+        &mut tx,
+        &AuditEvent::new("room.referral_received", Outcome::Success)
+            .actor(Some(&caller.user_id), meta.ip.as_deref())
+            .org(org_id)
+            .target("room", room_id)
+            .details(json!({ "from_org_id": ctx.room.org_id, "patient_id": ctx.room.patient_id })),
+        now,
+    )
+    .await?;
     audit::commit_with(
         tx,
         &AuditEvent::new("room.refer", Outcome::Success)
@@ -161,5 +179,6 @@ pub async fn refer(
         now,
     )
     .await?;
+    state.notifications.wake();
     super::get(state, room_id).await
 }

@@ -203,6 +203,29 @@ pub async fn roles_in_room_orgs(
     Ok(rows.into_iter().map(|(r,)| r).collect())
 }
 
+/// The roles `target_id` holds in the room's taking-part organizations that
+/// `actor_id` belongs to as well: whom the actor may add (each organization adds
+/// its own people; a referral does not let one see or add another's).
+pub async fn roles_in_shared_room_orgs(
+    conn: &mut Conn,
+    room_id: &str,
+    actor_id: &str,
+    target_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT t.role FROM memberships t \
+         JOIN room_orgs ro ON ro.org_id = t.org_id \
+         JOIN memberships a ON a.org_id = t.org_id \
+         WHERE ro.room_id = $1 AND a.user_id = $2 AND t.user_id = $3",
+    )
+    .bind(room_id)
+    .bind(actor_id)
+    .bind(target_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(r,)| r).collect())
+}
+
 /// Adds a member; false if they already were one.
 pub async fn insert_member(
     conn: &mut Conn,

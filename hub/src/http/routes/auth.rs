@@ -20,12 +20,12 @@ pub struct Registered {
     pub user_id: String,
 }
 
-/// Register a patient account.
+/// Register a patient account. The answer is the same whether or not the email
+/// already has an account (its owner is told by email instead).
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
     request_body = RegisterInput,
     responses(
-        (status = 201, body = Registered),
-        (status = 409, description = "`email_taken`", body = ErrorBody),
+        (status = 201, description = "Registered, or the email already has an account (then `user_id` names no account)", body = Registered),
         (status = 422, description = "`invalid_email`, `password_too_short`, `password_too_common`, ...", body = ErrorBody),
     ))]
 pub async fn register(

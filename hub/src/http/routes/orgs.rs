@@ -98,19 +98,24 @@ pub struct MemberInput {
     pub role: Role,
 }
 
-/// Add an existing account with a role (admins; clinicians may add patients).
+/// Invite someone by email with a role (admins; clinicians may invite patients).
+/// Nobody is added without accepting: the invite is mailed and its token is not
+/// returned. The answer is the same whether or not the email has an account.
 #[utoipa::path(post, path = "/orgs/{org_id}/members", tag = "organizations", security(("bearer" = [])),
     params(("org_id" = String, Path)), request_body = MemberInput,
-    responses((status = 201, body = MemberView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "`already_member`", body = ErrorBody)))]
+    responses((status = 202, description = "Invite created and mailed", body = InviteView),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found` (no such organization)", body = ErrorBody),
+        (status = 422, description = "`invalid_email`", body = ErrorBody)))]
 pub async fn add_member(
     State(state): State<AppState>,
     Auth(p): Auth,
     Org(ctx): Org,
     Meta(meta): Meta,
     AppJson(input): AppJson<MemberInput>,
-) -> Result<(StatusCode, axum::Json<MemberView>)> {
-    let member = orgs::add_member(&state, &p, &ctx, &input.email, input.role, &meta).await?;
-    Ok((StatusCode::CREATED, axum::Json(member)))
+) -> Result<(StatusCode, axum::Json<InviteView>)> {
+    let invite = orgs::invite_member(&state, &p, &ctx, &input.email, input.role, &meta).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(invite)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -163,10 +168,14 @@ pub async fn list_invites(
     Ok(axum::Json(orgs::list_invites(&state, &ctx).await?))
 }
 
-/// Invite an email with a role; returns the one-time link.
+/// Invite an email with a role; the invite is mailed, and the one-time link is
+/// also returned to hand over another way.
 #[utoipa::path(post, path = "/orgs/{org_id}/invites", tag = "invites", security(("bearer" = [])),
     params(("org_id" = String, Path)), request_body = MemberInput,
-    responses((status = 201, body = CreatedInvite), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = CreatedInvite),
+        (status = 403, description = "`forbidden`", body = ErrorBody),
+        (status = 404, description = "`not_found` (no such organization)", body = ErrorBody),
+        (status = 422, description = "`invalid_email`", body = ErrorBody)))]
 pub async fn create_invite(
     State(state): State<AppState>,
     Auth(p): Auth,
