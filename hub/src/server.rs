@@ -8,14 +8,12 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
-
 use crate::{
     auth::tokens::TokenSigner,
     bus::{EventBus, InProcessBus, RedisBus},
     clock::{Clock, SystemClock},
     config::{Config, DatabaseKind},
-    http,
+    connections, http,
     metrics::Metrics,
     secrets,
     state::{AppState, Inner},
@@ -91,6 +89,7 @@ impl Server {
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.validate()?;
+        config.check_metrics_token()?;
         if !config.is_cluster() {
             create_private_dir(&config.data_dir)?;
         }
@@ -165,60 +164,44 @@ impl Server {
             shutdown.await;
             gateway.shut_down();
         };
-        let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        match &state.config.tls {
+        let app = http::app(self.state.clone());
+        let tls = match &state.config.tls {
             Some(tls) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
                     &tls.cert_path,
                     &tls.key_path,
                 )
                 .await
                 .context("loading TLS certificate and key")?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(DRAIN_SECS)));
-                });
-                tracing::info!(%addr, "serving HTTPS");
-                axum_server::from_tcp_rustls(self.listener, rustls_config)?
-                    .handle(handle)
-                    .serve(app)
-                    .await?;
+                Some(config)
             }
-            None => {
-                tracing::info!(%addr, "serving HTTP");
-                // Small frames (pushes, replies) go out at once: without TCP_NODELAY a
-                // push that follows an unacknowledged one waits for the peer's delayed
-                // ACK (~40 ms). axum-server's TLS acceptor already sets it.
-                let listener = tokio::net::TcpListener::from_std(self.listener)?.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    shutdown.await;
-                    let _ = stop_tx.send(true);
-                });
-                let mut drained = stop_rx.clone();
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    let mut rx = stop_rx;
-                    let _ = rx.wait_for(|stop| *stop).await;
-                });
-                // In-flight requests get DRAIN_SECS after the signal; then the
-                // process stops regardless (a stuck client cannot hold it up).
-                let deadline = async move {
-                    let _ = drained.wait_for(|stop| *stop).await;
-                    tokio::time::sleep(Duration::from_secs(DRAIN_SECS)).await;
-                };
-                tokio::select! {
-                    result = serve => result?,
-                    () = deadline => tracing::warn!("drain deadline passed; closing remaining connections"),
-                }
-            }
-        }
+            None => None,
+        };
+        let limits = connections::Limits::new(&state.config.http, crate::fd_limit::current().ok());
+        tracing::info!(
+            %addr,
+            tls = tls.is_some(),
+            max_connections = limits.max_connections,
+            "serving"
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        // In-flight requests get DRAIN_SECS after the signal; then the process
+        // stops regardless (a stuck client cannot hold it up).
+        connections::serve(
+            listener,
+            app,
+            tls,
+            limits,
+            stop_rx,
+            Duration::from_secs(DRAIN_SECS),
+        )
+        .await;
         heartbeat.abort();
         visit_stats.abort();
         // Let the notifier finish the hand-offs in flight before the pool closes.

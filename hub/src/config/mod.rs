@@ -4,7 +4,9 @@
 //! configuration at all.
 
 mod env;
+mod http;
 mod lenient;
+mod metrics;
 mod secret;
 mod visits;
 
@@ -15,6 +17,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub use http::HttpConfig;
+pub use metrics::MetricsConfig;
 pub use secret::{Secret, mask_url_password};
 pub use visits::VisitsConfig;
 
@@ -56,6 +60,8 @@ pub struct Config {
     /// Email, SMS and in-app notifications (`[notifier]`; see docs/notifications.md).
     pub notifier: notifier::NotifierConfig,
     pub visits: VisitsConfig,
+    /// Who may read `/metrics` (`[metrics] token`).
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,21 +77,6 @@ pub struct LogConfig {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Largest request body accepted, in bytes.
-    #[serde(deserialize_with = "lenient::value")]
-    pub body_limit_bytes: usize,
-    /// A request that takes longer is answered 408 and its work cancelled.
-    #[serde(deserialize_with = "lenient::value")]
-    pub request_timeout_secs: u64,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy;
-    /// otherwise clients could dodge per-IP lockout by forging it).
-    #[serde(deserialize_with = "lenient::value")]
-    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +174,10 @@ pub struct GatewayConfig {
     /// (logout elsewhere closes it with 4003).
     #[serde(deserialize_with = "lenient::value")]
     pub session_check_secs: u64,
+    /// Open sockets one user (or one visit pass) may hold on a node; one more is
+    /// closed with 4007 after its auth frame.
+    #[serde(deserialize_with = "lenient::value")]
+    pub max_sockets_per_user: usize,
 }
 
 impl Default for GatewayConfig {
@@ -200,6 +195,7 @@ impl Default for GatewayConfig {
             max_recovery_events: 1000,
             heartbeat_secs: 5,
             session_check_secs: 60,
+            max_sockets_per_user: 32,
         }
     }
 }
@@ -233,6 +229,7 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             notifier: notifier::NotifierConfig::default(),
             visits: VisitsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -242,16 +239,6 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: LogFormat::Text,
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            body_limit_bytes: 64 * 1024,
-            request_timeout_secs: 30,
-            trust_forwarded_for: false,
         }
     }
 }
@@ -336,12 +323,8 @@ impl Config {
         {
             return invalid("public_url must start with http:// or https://");
         }
-        if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
-            return invalid("http.body_limit_bytes must be between 1024 and 67108864");
-        }
-        if !(1..=3600).contains(&self.http.request_timeout_secs) {
-            return invalid("http.request_timeout_secs must be between 1 and 3600");
-        }
+        self.http.validate().map_err(ConfigError::Invalid)?;
+        self.metrics.validate().map_err(ConfigError::Invalid)?;
         if !(30..=3600).contains(&self.auth.access_token_ttl_secs) {
             return invalid("auth.access_token_ttl_secs must be between 30 and 3600");
         }
@@ -386,6 +369,9 @@ impl Config {
         }
         if !(1..=3600).contains(&g.session_check_secs) {
             return invalid("gateway.session_check_secs must be between 1 and 3600");
+        }
+        if !(1..=10_000).contains(&g.max_sockets_per_user) {
+            return invalid("gateway.max_sockets_per_user must be between 1 and 10000");
         }
         let l = &self.auth.lockout;
         if !(1..=7 * 24 * 3600).contains(&l.lock_secs) {

@@ -20,6 +20,8 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4004;
     pub const IDLE: u16 = 4005;
     pub const FLOOD: u16 = 4006;
+    /// The user already holds `gateway.max_sockets_per_user` sockets on this node.
+    pub const TOO_MANY_SOCKETS: u16 = 4007;
 }
 
 /// A request id: a non-negative integer up to 2^53 so JavaScript keeps it exact.
