@@ -13,6 +13,7 @@ pub mod connections;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod error_text;
 pub mod fd_limit;
 pub mod gateway;
 pub mod http;

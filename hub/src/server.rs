@@ -33,6 +33,7 @@ pub struct Server {
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_kind() == DatabaseKind::Sqlite {
         create_private_dir(&config.data_dir)?;
+        private_sqlite_files(&config.effective_database_url())?;
     }
     let store = Store::connect(
         &config.effective_database_url(),
@@ -68,6 +69,52 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot restrict data directory {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// The SQLite database holds patient data: its file is created 0600 before
+/// SQLite opens it (SQLite gives the `-wal`, `-shm` and `-journal` files the
+/// database file's mode), and any of them an older version left readable by
+/// others is tightened.
+fn private_sqlite_files(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match created {
+        Ok(_) => {}
+        // Existing, or a missing directory SQLite will report itself.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound) => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot create database {}", path.display()));
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The file a `sqlite:` URL names; `None` for an in-memory or read-only database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path.contains(":memory:") || query.contains("mode=ro") || query.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
 }
 
 /// The event bus the configuration asks for. With Redis configured, an
@@ -240,4 +287,21 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; draining");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/hub.db?mode=rwc"),
+            Some("data/hub.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite:/tmp/x.db"), Some("/tmp/x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite://x.db?mode=ro"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
 }

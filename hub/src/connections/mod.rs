@@ -141,7 +141,7 @@ pub async fn serve(
     loop {
         while tasks.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => break,
+            () = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -257,6 +257,12 @@ fn http1_builder(limits: &Limits) -> http1::Builder {
     builder
 }
 
+/// Completes when the server stops (the guard `wait_for` returns is not
+/// `Send`, so it is dropped here rather than held in a `select!`).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
+}
+
 /// Completes once the registry asks this (idle) connection to make room.
 async fn evicted(state: &ConnState) {
     loop {
@@ -306,7 +312,7 @@ async fn drive<F, E>(
                     return;
                 }
             }
-            _ = stop.wait_for(|stop| *stop), if !stopping => {
+            () = stopped(&mut stop), if !stopping => {
                 stopping = true;
                 graceful(conn.as_mut());
             }

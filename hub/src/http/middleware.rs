@@ -249,6 +249,9 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ("unsupported_media_type", "unsupported content type")
         }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "request headers are too large")
+        }
         s if s.is_server_error() => ("internal_error", "internal error"),
         _ => ("bad_request", "the request could not be processed"),
     };

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod extract;
+mod header_limit;
 mod middleware;
 mod not_found;
 pub mod openapi;
@@ -171,6 +172,10 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(http.request_timeout_secs),
         ))
         .layer(from_fn(middleware::json_errors))
+        .layer(from_fn_with_state(
+            state.clone(),
+            header_limit::limit_headers,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
