@@ -78,8 +78,7 @@ fn problem(message: &str) -> String {
             Some((name, _)) if is_identifier(name) => format!("unknown field `{name}`"),
             _ => "unknown field".to_owned(),
         }
-    } else if message.starts_with("missing field `") || message.starts_with("duplicate field `")
-    {
+    } else if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
         // The field names here are the target type's own.
         message.to_owned()
     } else if let Some(fixed) = SYNTAX.iter().find(|s| message.starts_with(**s)) {
@@ -156,7 +155,7 @@ mod tests {
         let secret = "hunter2-secret, expected nothing";
         let cases = [
             (
-                format!(r#"{{"name": 5, "count": 1, "role": "admin"}}"#),
+                r#"{"name": 5, "count": 1, "role": "admin"}"#.to_owned(),
                 "name: wrong type, expected a string",
             ),
             (
@@ -168,12 +167,12 @@ mod tests {
                 "role: unknown value, expected `admin`",
             ),
             (
-                format!(r#"{{"name": "a", "count": -1, "role": "admin"}}"#),
+                r#"{"name": "a", "count": -1, "role": "admin"}"#.to_owned(),
                 "count: invalid value, expected u32",
             ),
             (
                 r#"{"name": "a", "count": 1, "role": "admin", "extra": 1}"#.to_owned(),
-                "unknown field `extra`",
+                "extra: unknown field `extra`",
             ),
             (
                 format!(r#"{{"name": "a", "count": 1, "role": "admin", "{secret}": 1}}"#),
@@ -186,6 +185,7 @@ mod tests {
             assert!(got.starts_with(expected), "{json} → {got}");
             assert!(!got.contains("hunter2"), "{got}");
         }
-        assert!(message(r#"{"name": "#).starts_with("EOF while parsing a value at line 1"));
+        let eof = message(r#"{"name": "#);
+        assert!(eof.starts_with("name: EOF while parsing a value at line 1"), "{eof}");
     }
 }

@@ -7,7 +7,6 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use anyhow::Context;
 use crate::{
     auth::tokens::TokenSigner,
     bus::{EventBus, InProcessBus, RedisBus},
@@ -19,6 +18,7 @@ use crate::{
     state::{AppState, Inner},
     store::Store,
 };
+use anyhow::Context;
 
 /// How long in-flight requests may run after a shutdown signal.
 const DRAIN_SECS: u64 = 10;
@@ -88,7 +88,11 @@ fn private_sqlite_files(url: &str) -> anyhow::Result<()> {
     match created {
         Ok(_) => {}
         // Existing, or a missing directory SQLite will report itself.
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+            ) => {}
         Err(e) => {
             return Err(e).with_context(|| format!("cannot create database {}", path.display()));
         }
@@ -111,7 +115,11 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path.contains(":memory:") || query.contains("mode=ro") || query.contains("mode=memory") {
+    if path.is_empty()
+        || path.contains(":memory:")
+        || query.contains("mode=ro")
+        || query.contains("mode=memory")
+    {
         return None;
     }
     Some(std::path::PathBuf::from(path))

@@ -95,7 +95,11 @@ mod tests {
         let seen = seen.0.lock().unwrap().clone();
         assert_eq!(
             seen,
-            ["tungstenite_like_other_crate", "tungstenite::protocol", "hub::gateway"]
+            [
+                "tungstenite_like_other_crate",
+                "tungstenite::protocol",
+                "hub::gateway"
+            ]
         );
     }
 }

@@ -91,7 +91,10 @@ async fn an_idle_keep_alive_connection_is_closed() {
     let text = String::from_utf8_lossy(&seen);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     let gone = gone.expect("the idle keep-alive connection stayed open");
-    assert!(gone >= Duration::from_millis(800), "closed too early: {gone:?}");
+    assert!(
+        gone >= Duration::from_millis(800),
+        "closed too early: {gone:?}"
+    );
     assert!(gone < Duration::from_secs(4), "closed after {gone:?}");
     app.stop().await;
 }
@@ -136,7 +139,10 @@ async fn a_flood_of_idle_connections_does_not_lock_out_health_checks() {
         .unwrap();
     let started = Instant::now();
     while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "hub did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "hub did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -197,7 +203,10 @@ async fn one_user_cannot_hold_more_than_the_socket_cap() {
             Ok(_) => break,
             Err(code) => {
                 assert_eq!(code, Some(4007));
-                assert!(started.elapsed() < Duration::from_secs(10), "slot never freed");
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "slot never freed"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 
 use crate::{
     live::care_team,
-    support::{Backend, METRICS_TOKEN, TestApp, process::{free_port, hub_command}, ws::Ws},
+    support::{
+        Backend, METRICS_TOKEN, TestApp,
+        process::{free_port, hub_command},
+        ws::Ws,
+    },
 };
 
 #[tokio::test]
@@ -34,7 +38,12 @@ async fn metrics_need_the_configured_bearer_token() {
     }
     let resp = get(Some(METRICS_TOKEN)).await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.text().await.unwrap().contains("hub_http_requests_total"));
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("hub_http_requests_total")
+    );
     app.stop().await;
 
     // The embedded loopback default without a token keeps /metrics open.
@@ -71,7 +80,10 @@ async fn browsers_get_a_page_for_unknown_paths_and_api_clients_json() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 404, "{path}");
-        let ct = resp.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        let ct = resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(ct.starts_with("text/html"), "{path}: {ct}");
         let page = resp.text().await.unwrap();
         assert!(page.contains(r#"<a href="/">"#), "{path}: no way back");
@@ -201,7 +213,12 @@ async fn the_openapi_document_is_the_products_and_lists_every_error() {
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(info["license"]["name"], "MIT");
     assert_eq!(info["contact"]["name"], "HealthBridge");
-    assert!(info["description"].as_str().unwrap().contains("HealthBridge"));
+    assert!(
+        info["description"]
+            .as_str()
+            .unwrap()
+            .contains("HealthBridge")
+    );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 
     let error_ref = "#/components/schemas/ErrorBody";

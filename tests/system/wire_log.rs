@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     live::care_team,
-    support::{
-        Backend, DATA_KEY, PASSWORD, SIGNING_KEY, TestApp, process::HubProcess, ws::Ws,
-    },
+    support::{Backend, DATA_KEY, PASSWORD, SIGNING_KEY, TestApp, process::HubProcess, ws::Ws},
 };
 
 #[tokio::test]
@@ -39,7 +37,10 @@ async fn trace_logging_keeps_tokens_passwords_and_bodies_out_of_the_log() {
         .json()
         .await
         .unwrap();
-    let token = login["access_token"].as_str().expect("logged in").to_owned();
+    let token = login["access_token"]
+        .as_str()
+        .expect("logged in")
+        .to_owned();
     let refresh = login["refresh_token"].as_str().unwrap().to_owned();
     let body = format!("Potassium 6.1, recheck {}", uuid::Uuid::new_v4());
 
@@ -76,6 +77,9 @@ async fn trace_logging_keeps_tokens_passwords_and_bodies_out_of_the_log() {
         assert!(!log.contains(secret), "the {what} is in the trace log");
         // Frame dumps print payloads as hex.
         let hex = hex::encode(secret.as_bytes());
-        assert!(!log.contains(&hex[..40]), "the {what} is in the trace log (hex)");
+        assert!(
+            !log.contains(&hex[..40]),
+            "the {what} is in the trace log (hex)"
+        );
     }
 }

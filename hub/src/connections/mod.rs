@@ -132,9 +132,8 @@ pub async fn serve(
     drain: Duration,
 ) {
     let registry = Arc::new(Registry::new(limits.max_connections));
-    let acceptor = tls.map(|config| {
-        RustlsAcceptor::new(config).handshake_timeout(limits.header_read_timeout)
-    });
+    let acceptor =
+        tls.map(|config| RustlsAcceptor::new(config).handshake_timeout(limits.header_read_timeout));
     let epoch = Instant::now();
     let (full, failing) = (Throttled(AtomicU64::new(0)), Throttled(AtomicU64::new(0)));
     let mut tasks = JoinSet::new();
@@ -172,8 +171,12 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let (app, acceptor, registry, stop) =
-            (app.clone(), acceptor.clone(), registry.clone(), stop.clone());
+        let (app, acceptor, registry, stop) = (
+            app.clone(),
+            acceptor.clone(),
+            registry.clone(),
+            stop.clone(),
+        );
         tasks.spawn(async move {
             let state = admission.state.clone();
             let io = Tracked::new(stream, admission.permit);
@@ -182,10 +185,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let drained = tokio::time::timeout(drain, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("drain deadline passed; closing remaining connections");
     }
@@ -219,7 +220,14 @@ async fn connection(
         let conn = http1_builder(&limits)
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
-        drive(Box::pin(conn), |c| c.graceful_shutdown(), &state, limits, stop).await;
+        drive(
+            Box::pin(conn),
+            |c| c.graceful_shutdown(),
+            &state,
+            limits,
+            stop,
+        )
+        .await;
         return;
     };
     let handshake = acceptor.accept(io, ());
@@ -239,12 +247,26 @@ async fn connection(
             .keep_alive_interval(Some(H2_PING))
             .keep_alive_timeout(H2_PING)
             .serve_connection(TokioIo::new(tls), service);
-        drive(Box::pin(conn), |c| c.graceful_shutdown(), &state, limits, stop).await;
+        drive(
+            Box::pin(conn),
+            |c| c.graceful_shutdown(),
+            &state,
+            limits,
+            stop,
+        )
+        .await;
     } else {
         let conn = http1_builder(&limits)
             .serve_connection(TokioIo::new(tls), service)
             .with_upgrades();
-        drive(Box::pin(conn), |c| c.graceful_shutdown(), &state, limits, stop).await;
+        drive(
+            Box::pin(conn),
+            |c| c.graceful_shutdown(),
+            &state,
+            limits,
+            stop,
+        )
+        .await;
     }
 }
 

@@ -197,6 +197,8 @@ mod tests {
         assert_eq!(state.idle_deadline(idle), None);
         std::thread::sleep(Duration::from_millis(20));
         state.end(false);
-        assert!(state.idle_deadline(idle).unwrap() >= state.started + idle + Duration::from_millis(20));
+        assert!(
+            state.idle_deadline(idle).unwrap() >= state.started + idle + Duration::from_millis(20)
+        );
     }
 }

@@ -77,7 +77,10 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
     // One user cannot hold more than its share of the node's sockets; the slot
     // is held until this socket is gone.
     let slot = authenticated.as_ref().ok().map(|(principal, ..)| {
-        gateway.hold_socket(&principal.user_id, state.config.gateway.max_sockets_per_user)
+        gateway.hold_socket(
+            &principal.user_id,
+            state.config.gateway.max_sockets_per_user,
+        )
     });
     let authenticated = match (authenticated, &slot) {
         (Ok(_), Some(None)) => Err(Some((

@@ -220,6 +220,9 @@ mod tests {
         assert!(gateway.hold_socket("u", 2).is_none(), "third refused");
         assert!(gateway.hold_socket("v", 2).is_some(), "per user");
         drop(first);
-        assert!(gateway.hold_socket("u", 2).is_some(), "a closed socket frees its slot");
+        assert!(
+            gateway.hold_socket("u", 2).is_some(),
+            "a closed socket frees its slot"
+        );
     }
 }

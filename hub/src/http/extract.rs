@@ -74,10 +74,11 @@ where
                 let mut cause = std::error::Error::source(&rejection);
                 let mut message = "the query string could not be parsed".to_owned();
                 while let Some(e) = cause {
-                    if let Some(e) = e.downcast_ref::<
-                        serde_path_to_error::Error<serde::de::value::Error>,
-                    >() {
-                        message = error_text::describe(&e.path().to_string(), &e.inner().to_string());
+                    if let Some(e) =
+                        e.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>()
+                    {
+                        message =
+                            error_text::describe(&e.path().to_string(), &e.inner().to_string());
                         break;
                     }
                     cause = e.source();

@@ -81,12 +81,24 @@ mod tests {
         let get = Method::GET;
         assert!(wants_page(&get, &"/register".parse().unwrap(), &browser));
         assert!(wants_page(&get, &"/web/nope.js".parse().unwrap(), &browser));
-        assert!(!wants_page(&get, &"/api/v1/nothing".parse().unwrap(), &browser));
+        assert!(!wants_page(
+            &get,
+            &"/api/v1/nothing".parse().unwrap(),
+            &browser
+        ));
         assert!(!wants_page(&get, &"/api".parse().unwrap(), &browser));
-        assert!(!wants_page(&Method::POST, &"/register".parse().unwrap(), &browser));
+        assert!(!wants_page(
+            &Method::POST,
+            &"/register".parse().unwrap(),
+            &browser
+        ));
         let json = accept("application/json");
         assert!(!wants_page(&get, &"/register".parse().unwrap(), &json));
-        assert!(!wants_page(&get, &"/register".parse().unwrap(), &HeaderMap::new()));
+        assert!(!wants_page(
+            &get,
+            &"/register".parse().unwrap(),
+            &HeaderMap::new()
+        ));
     }
 
     #[test]

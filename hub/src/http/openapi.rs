@@ -109,7 +109,10 @@ fn add_errors(path: &str, rule: Option<RouteRule>, op: &mut Operation) {
     if has_body {
         wanted.push(("400", "`malformed_json`: the body is not JSON"));
         wanted.push(("413", "`payload_too_large`"));
-        wanted.push(("415", "`unsupported_media_type`: send `Content-Type: application/json`"));
+        wanted.push((
+            "415",
+            "`unsupported_media_type`: send `Content-Type: application/json`",
+        ));
         wanted.push((
             "422",
             "`invalid_body` (wrong shape; names the field, never the value) or a field's validation code",
@@ -126,10 +129,16 @@ fn add_errors(path: &str, rule: Option<RouteRule>, op: &mut Operation) {
         }
     }
     if in_path {
-        wanted.push(("404", "`not_found` (or a resource's own code): no such resource for this caller"));
+        wanted.push((
+            "404",
+            "`not_found` (or a resource's own code): no such resource for this caller",
+        ));
     }
     if THROTTLED.contains(&path) {
-        wanted.push(("429", "`too_many_attempts` or `account_locked`; see `Retry-After`"));
+        wanted.push((
+            "429",
+            "`too_many_attempts` or `account_locked`; see `Retry-After`",
+        ));
     }
     wanted.push((
         "default",

@@ -84,10 +84,22 @@ mod tests {
     #[test]
     fn only_the_exact_bearer_token_matches() {
         let token = "scrape-token-0123456789";
-        assert!(bearer_matches(&with("Bearer scrape-token-0123456789"), token));
-        assert!(bearer_matches(&with("bearer scrape-token-0123456789"), token));
-        assert!(!bearer_matches(&with("Bearer scrape-token-012345678"), token));
-        assert!(!bearer_matches(&with("Basic scrape-token-0123456789"), token));
+        assert!(bearer_matches(
+            &with("Bearer scrape-token-0123456789"),
+            token
+        ));
+        assert!(bearer_matches(
+            &with("bearer scrape-token-0123456789"),
+            token
+        ));
+        assert!(!bearer_matches(
+            &with("Bearer scrape-token-012345678"),
+            token
+        ));
+        assert!(!bearer_matches(
+            &with("Basic scrape-token-0123456789"),
+            token
+        ));
         assert!(!bearer_matches(&with("Bearer "), token));
         assert!(!bearer_matches(&HeaderMap::new(), token));
     }
