@@ -144,11 +144,11 @@ impl Server {
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         config.validate()?;
-        config.check_metrics_token()?;
         if !config.is_cluster() {
             create_private_dir(&config.data_dir)?;
         }
         let secrets = secrets::load(&config)?;
+        config.check_metrics_token()?;
         let store = open_store(&config).await?;
         seal_plaintext_phi(&store, &secrets.keyring).await?;
         let bus = build_bus(&config).await?;
