@@ -186,6 +186,9 @@ mod tests {
             assert!(!got.contains("hunter2"), "{got}");
         }
         let eof = message(r#"{"name": "#);
-        assert!(eof.starts_with("name: EOF while parsing a value at line 1"), "{eof}");
+        assert!(
+            eof.starts_with("name: EOF while parsing a value at line 1"),
+            "{eof}"
+        );
     }
 }

@@ -261,3 +261,82 @@ async fn the_openapi_document_is_the_products_and_lists_every_error() {
     assert!(checked > 50, "only {checked} operations");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_documented_limits_are_in_the_document_and_enforced() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let doc = app.get("/api/v1/openapi.json", None).await.expect(200);
+    let schemas = &doc["components"]["schemas"];
+    for l in hub::http::openapi_limits::LIMITS {
+        let prop = &schemas[l.schema]["properties"][l.property];
+        assert!(
+            prop.is_object(),
+            "{}.{} is not in the document",
+            l.schema,
+            l.property
+        );
+        let max = prop.get("maxLength").or_else(|| prop.get("maxItems"));
+        assert_eq!(
+            max.and_then(Value::as_u64),
+            Some(l.max as u64),
+            "{}.{}",
+            l.schema,
+            l.property
+        );
+    }
+
+    // One past each limit is refused.
+    let long = |n: usize| "a".repeat(n);
+    let pw = crate::support::PASSWORD;
+    let refused = [
+        (
+            json!({ "email": format!("{}@example.org", long(243)), "password": pw, "display_name": "A" }),
+            "invalid_email",
+        ),
+        (
+            json!({ "email": "a@example.org", "password": format!("Zq9!{}", long(125)), "display_name": "A" }),
+            "password_too_long",
+        ),
+        (
+            json!({ "email": "a@example.org", "password": pw, "display_name": long(101) }),
+            "invalid_display_name",
+        ),
+    ];
+    for (body, code) in refused {
+        app.post("/api/v1/auth/register", None, body)
+            .await
+            .expect_error(422, code);
+    }
+    let admin = app.account("root@example.org", Role::Admin, None).await;
+    let admin = app.token_for(&admin).await;
+    app.post("/api/v1/orgs", Some(&admin), json!({ "name": long(121) }))
+        .await
+        .expect_error(422, "invalid_org_name");
+    let (org, users, room) = care_team(&app).await;
+    let token = &users[0].1;
+    app.post(
+        &format!("/api/v1/orgs/{org}/rooms"),
+        Some(token),
+        json!({ "kind": "case", "title": long(201), "member_ids": [] }),
+    )
+    .await
+    .expect_error(422, "invalid_title");
+    let room_id = room["id"].as_str().unwrap();
+    let messages = format!("/api/v1/rooms/{room_id}/messages");
+    app.post(
+        &messages,
+        Some(token),
+        json!({ "client_id": long(65), "body": "hello" }),
+    )
+    .await
+    .expect_error(422, "invalid_client_id");
+    let too_long = app
+        .post(
+            &messages,
+            Some(token),
+            json!({ "client_id": "c-1", "body": long(4001) }),
+        )
+        .await;
+    assert_eq!(too_long.status, 422, "{:?}", too_long.body);
+    app.stop().await;
+}

@@ -6,6 +6,7 @@ mod header_limit;
 mod middleware;
 mod not_found;
 pub mod openapi;
+pub mod openapi_limits;
 pub mod routes;
 pub mod web;
 
@@ -108,6 +109,7 @@ fn versioned_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .nest("/api/v1", api_router())
         .split_for_parts();
     openapi::document_errors(&mut doc);
+    openapi_limits::document_limits(&mut doc);
     (router, doc)
 }
 
