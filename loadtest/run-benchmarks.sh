@@ -32,7 +32,10 @@ start_hub() {
     rm -rf "$dir"; mkdir -p "$dir"
     echo "$LOADTEST_ADMIN_PASSWORD" | env HUB_DATA_DIR="$dir" "$@" \
         "$BIN/hub" user create --email "$LOADTEST_ADMIN_EMAIL" --role admin --password-stdin >/dev/null
-    env HUB_DATA_DIR="$dir" HUB_LISTEN="127.0.0.1:$port" HUB_LOG__LEVEL=warn "$@" \
+    # Few users hold many sockets each (see loadtest/src/hub_setup.rs), and PostgreSQL
+    # runs need the /metrics token.
+    env HUB_DATA_DIR="$dir" HUB_LISTEN="127.0.0.1:$port" HUB_LOG__LEVEL=warn \
+        HUB_GATEWAY__MAX_SOCKETS_PER_USER=10000 HUB_METRICS__TOKEN=loadtest-metrics-token "$@" \
         "$BIN/hub" serve 2>"$dir/hub.log" &
     HUB_PID=$!
     wait_http "http://127.0.0.1:$port"

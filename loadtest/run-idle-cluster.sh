@@ -9,7 +9,8 @@ psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS hb_bench50 WITH (FO
 COMMON=(HUB_DATABASE_URL=postgres://postgres@127.0.0.1:5432/hb_bench50 HUB_REDIS_URL=redis://127.0.0.1:6379
   HUB_SECRETS__TOKEN_SIGNING_KEY="$(head -c 48 /dev/urandom | base64 -w0)"
   HUB_SECRETS__DATA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 -w0)"
-  HUB_SECRETS__AUDIT_KEY="$(head -c 32 /dev/urandom | base64 -w0)" HUB_LOG__LEVEL=warn)
+  HUB_SECRETS__AUDIT_KEY="$(head -c 32 /dev/urandom | base64 -w0)" HUB_LOG__LEVEL=warn
+  HUB_METRICS__TOKEN=loadtest-metrics-token HUB_GATEWAY__MAX_SOCKETS_PER_USER=10000)
 echo "$LOADTEST_ADMIN_PASSWORD" | env HUB_DATA_DIR=$OUT/n0 "${COMMON[@]}" $BIN/hub user create --email $LOADTEST_ADMIN_EMAIL --role admin --password-stdin >/dev/null
 pids=(); args=()
 for p in 8080 8081 8082; do

@@ -57,7 +57,7 @@ start_hub() {
         # The notifier is measured on its own (notify-throughput); here the outbox rows
         # that bookings write stay pending instead of being sent during the measurement.
         HUB_NOTIFIER__IN_PROCESS=false
-        HUB_LISTEN="127.0.0.1:$PORT" HUB_LOG__LEVEL=warn)
+        HUB_LISTEN="127.0.0.1:$PORT" HUB_LOG__LEVEL=warn HUB_METRICS__TOKEN=loadtest-metrics-token)
     echo "$LOADTEST_ADMIN_PASSWORD" | env "${HUB_ENV[@]}" \
         "$BIN/hub" user create --email "$LOADTEST_ADMIN_EMAIL" --role admin --password-stdin >/dev/null
     env "${HUB_ENV[@]}" "$BIN/hub" serve 2>"$dir/hub.log" &

@@ -12,6 +12,9 @@ pub enum Error {
     MalformedJson(String),
     #[error("request body does not match the expected shape: {0}")]
     InvalidBody(String),
+    /// A query parameter cannot be parsed (400); the message names it, never its value.
+    #[error("invalid query string: {0}")]
+    InvalidQuery(String),
     #[error("request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
     #[error("request body is too large")]
@@ -61,6 +64,7 @@ impl Error {
             Error::Validation(v) => v.code,
             Error::MalformedJson(_) => "malformed_json",
             Error::InvalidBody(_) => "invalid_body",
+            Error::InvalidQuery(_) => "invalid_query",
             Error::UnsupportedMediaType => "unsupported_media_type",
             Error::PayloadTooLarge => "payload_too_large",
             Error::Unauthenticated => "unauthenticated",

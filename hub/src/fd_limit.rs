@@ -1,6 +1,19 @@
 //! Raises the open-file limit: every WebSocket is a file descriptor, and the
 //! usual soft limit (1024) would cap a node at a thousand clients.
 
+/// The current soft `RLIMIT_NOFILE`: what the connection cap is derived from.
+pub fn current() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(limit.rlim_cur)
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
 pub fn raise_to_hard_limit() -> std::io::Result<u64> {
     let mut limit = libc::rlimit {

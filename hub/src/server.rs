@@ -7,20 +7,18 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use anyhow::Context;
-use axum::serve::ListenerExt;
-
 use crate::{
     auth::tokens::TokenSigner,
     bus::{EventBus, InProcessBus, RedisBus},
     clock::{Clock, SystemClock},
     config::{Config, DatabaseKind},
-    http,
+    connections, http,
     metrics::Metrics,
     secrets,
     state::{AppState, Inner},
     store::Store,
 };
+use anyhow::Context;
 
 /// How long in-flight requests may run after a shutdown signal.
 const DRAIN_SECS: u64 = 10;
@@ -35,6 +33,7 @@ pub struct Server {
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_kind() == DatabaseKind::Sqlite {
         create_private_dir(&config.data_dir)?;
+        private_sqlite_files(&config.effective_database_url())?;
     }
     let store = Store::connect(
         &config.effective_database_url(),
@@ -91,6 +90,60 @@ pub async fn open_audit(
     )?))
 }
 
+/// The SQLite database holds patient data: its file is created 0600 before
+/// SQLite opens it (SQLite gives the `-wal`, `-shm` and `-journal` files the
+/// database file's mode), and any of them an older version left readable by
+/// others is tightened.
+fn private_sqlite_files(url: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let Some(path) = sqlite_path(url) else {
+        return Ok(());
+    };
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path);
+    match created {
+        Ok(_) => {}
+        // Existing, or a missing directory SQLite will report itself.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+            ) => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot create database {}", path.display()));
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The file a `sqlite:` URL names; `None` for an in-memory or read-only database.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty()
+        || path.contains(":memory:")
+        || query.contains("mode=ro")
+        || query.contains("mode=memory")
+    {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
 /// The event bus the configuration asks for. With Redis configured, an
 /// unreachable Redis stops startup: a node that cannot hear the others must not
 /// serve as if it could.
@@ -114,6 +167,7 @@ impl Server {
             create_private_dir(&config.data_dir)?;
         }
         let secrets = secrets::load(&config)?;
+        config.check_metrics_token()?;
         let store = open_store(&config).await?;
         let audit = open_audit(&config, &store, &secrets.audit_key, clock.as_ref()).await?;
         seal_plaintext_phi(&store, &secrets.keyring).await?;
@@ -192,60 +246,44 @@ impl Server {
             shutdown.await;
             gateway.shut_down();
         };
-        let app = http::app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        match &state.config.tls {
+        let app = http::app(self.state.clone());
+        let tls = match &state.config.tls {
             Some(tls) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
                     &tls.cert_path,
                     &tls.key_path,
                 )
                 .await
                 .context("loading TLS certificate and key")?;
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    shutdown.await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(DRAIN_SECS)));
-                });
-                tracing::info!(%addr, "serving HTTPS");
-                axum_server::from_tcp_rustls(self.listener, rustls_config)?
-                    .handle(handle)
-                    .serve(app)
-                    .await?;
+                Some(config)
             }
-            None => {
-                tracing::info!(%addr, "serving HTTP");
-                // Small frames (pushes, replies) go out at once: without TCP_NODELAY a
-                // push that follows an unacknowledged one waits for the peer's delayed
-                // ACK (~40 ms). axum-server's TLS acceptor already sets it.
-                let listener = tokio::net::TcpListener::from_std(self.listener)?.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    shutdown.await;
-                    let _ = stop_tx.send(true);
-                });
-                let mut drained = stop_rx.clone();
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    let mut rx = stop_rx;
-                    let _ = rx.wait_for(|stop| *stop).await;
-                });
-                // In-flight requests get DRAIN_SECS after the signal; then the
-                // process stops regardless (a stuck client cannot hold it up).
-                let deadline = async move {
-                    let _ = drained.wait_for(|stop| *stop).await;
-                    tokio::time::sleep(Duration::from_secs(DRAIN_SECS)).await;
-                };
-                tokio::select! {
-                    result = serve => result?,
-                    () = deadline => tracing::warn!("drain deadline passed; closing remaining connections"),
-                }
-            }
-        }
+            None => None,
+        };
+        let limits = connections::Limits::new(&state.config.http, crate::fd_limit::current().ok());
+        tracing::info!(
+            %addr,
+            tls = tls.is_some(),
+            max_connections = limits.max_connections,
+            "serving"
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        // In-flight requests get DRAIN_SECS after the signal; then the process
+        // stops regardless (a stuck client cannot hold it up).
+        connections::serve(
+            listener,
+            app,
+            tls,
+            limits,
+            stop_rx,
+            Duration::from_secs(DRAIN_SECS),
+        )
+        .await;
         heartbeat.abort();
         session_listener.abort();
         visit_stats.abort();
@@ -291,4 +329,21 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; draining");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/hub.db?mode=rwc"),
+            Some("data/hub.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite:/tmp/x.db"), Some("/tmp/x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite://x.db?mode=ro"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
 }

@@ -12,8 +12,9 @@
 //!   (the caller becomes a member too)
 //!
 //! Creating an account hashes the password with argon2 (deliberately slow), so a run
-//! uses few users and many connections per user: one access token may open
-//! any number of sockets.
+//! uses few users and many connections per user: one access token may open up
+//! to `gateway.max_sockets_per_user` sockets (the benchmark scripts raise it to
+//! 10,000 with `HUB_GATEWAY__MAX_SOCKETS_PER_USER`).
 
 use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt, stream};

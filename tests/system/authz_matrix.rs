@@ -183,7 +183,13 @@ async fn probes_are_public_and_documented_elsewhere() {
         app.get("/healthz", None).await.expect(200);
         let ready = app.get("/readyz", None).await.expect(200);
         assert_eq!(ready["checks"]["database"], "ok");
-        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .bearer_auth(crate::support::METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(metrics.status(), 200);
         let text = metrics.text().await.unwrap();
         assert!(text.contains("hub_http_requests_total"), "{text}");

@@ -94,7 +94,11 @@ async fn serves_https_with_the_configured_certificate() {
         cert_path: cert,
         key_path: key,
     };
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.tls = Some(tls)).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.tls = Some(tls);
+        c.http.header_read_timeout_secs = 1;
+    })
+    .await;
     assert!(app.base.starts_with("https://"));
     let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
     let client = reqwest::Client::builder()
@@ -117,6 +121,20 @@ async fn serves_https_with_the_configured_certificate() {
         .send()
         .await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
+    // A client that never starts the TLS handshake is cut off after the
+    // header-read timeout, as on plain HTTP.
+    let addr = app.base.trim_start_matches("https://").to_owned();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(6),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut buf),
+    )
+    .await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a silent TLS connection stayed open: {read:?}"
+    );
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

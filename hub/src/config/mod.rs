@@ -5,7 +5,9 @@
 
 mod audit;
 mod env;
+mod http;
 mod lenient;
+mod metrics;
 mod secret;
 mod visits;
 
@@ -17,6 +19,8 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 pub use audit::AuditConfig;
+pub use http::HttpConfig;
+pub use metrics::MetricsConfig;
 pub use secret::{Secret, mask_url_password};
 pub use visits::VisitsConfig;
 
@@ -60,6 +64,8 @@ pub struct Config {
     pub visits: VisitsConfig,
     /// Audit checkpoints (`[audit]`; see docs/architecture.md, "Audit log").
     pub audit: AuditConfig,
+    /// Who may read `/metrics` (`[metrics] token`).
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,21 +81,6 @@ pub struct LogConfig {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Largest request body accepted, in bytes.
-    #[serde(deserialize_with = "lenient::value")]
-    pub body_limit_bytes: usize,
-    /// A request that takes longer is answered 408 and its work cancelled.
-    #[serde(deserialize_with = "lenient::value")]
-    pub request_timeout_secs: u64,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy;
-    /// otherwise clients could dodge per-IP lockout by forging it).
-    #[serde(deserialize_with = "lenient::value")]
-    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +179,10 @@ pub struct GatewayConfig {
     /// (logout elsewhere closes it with 4003).
     #[serde(deserialize_with = "lenient::value")]
     pub session_check_secs: u64,
+    /// Open sockets one user (or one visit pass) may hold on a node; one more is
+    /// closed with 4007 after its auth frame.
+    #[serde(deserialize_with = "lenient::value")]
+    pub max_sockets_per_user: usize,
 }
 
 impl Default for GatewayConfig {
@@ -205,6 +200,7 @@ impl Default for GatewayConfig {
             max_recovery_events: 1000,
             heartbeat_secs: 5,
             session_check_secs: 60,
+            max_sockets_per_user: 32,
         }
     }
 }
@@ -242,6 +238,7 @@ impl Default for Config {
             notifier: notifier::NotifierConfig::default(),
             visits: VisitsConfig::default(),
             audit: AuditConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -251,16 +248,6 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: LogFormat::Text,
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            body_limit_bytes: 64 * 1024,
-            request_timeout_secs: 30,
-            trust_forwarded_for: false,
         }
     }
 }
@@ -345,12 +332,8 @@ impl Config {
         {
             return invalid("public_url must start with http:// or https://");
         }
-        if !(1024..=64 * 1024 * 1024).contains(&self.http.body_limit_bytes) {
-            return invalid("http.body_limit_bytes must be between 1024 and 67108864");
-        }
-        if !(1..=3600).contains(&self.http.request_timeout_secs) {
-            return invalid("http.request_timeout_secs must be between 1 and 3600");
-        }
+        self.http.validate().map_err(ConfigError::Invalid)?;
+        self.metrics.validate().map_err(ConfigError::Invalid)?;
         if !(30..=3600).contains(&self.auth.access_token_ttl_secs) {
             return invalid("auth.access_token_ttl_secs must be between 30 and 3600");
         }
@@ -395,6 +378,9 @@ impl Config {
         }
         if !(1..=3600).contains(&g.session_check_secs) {
             return invalid("gateway.session_check_secs must be between 1 and 3600");
+        }
+        if !(1..=10_000).contains(&g.max_sockets_per_user) {
+            return invalid("gateway.max_sockets_per_user must be between 1 and 10000");
         }
         let l = &self.auth.lockout;
         if !(1..=7 * 24 * 3600).contains(&l.lock_secs) {

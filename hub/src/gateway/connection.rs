@@ -74,7 +74,23 @@ type Ending = Option<(u16, &'static str)>;
 pub async fn serve(state: AppState, mut socket: WebSocket) {
     let gateway = state.gateway.clone();
     state.metrics.ws_connections.inc();
-    let ending = match Box::pin(authenticate(&state, &mut socket)).await {
+    let authenticated = Box::pin(authenticate(&state, &mut socket)).await;
+    // One user cannot hold more than its share of the node's sockets; the slot
+    // is held until this socket is gone.
+    let slot = authenticated.as_ref().ok().map(|(principal, ..)| {
+        gateway.hold_socket(
+            &principal.user_id,
+            state.config.gateway.max_sockets_per_user,
+        )
+    });
+    let authenticated = match (authenticated, &slot) {
+        (Ok(_), Some(None)) => Err(Some((
+            close::TOO_MANY_SOCKETS,
+            "too many sockets for this user",
+        ))),
+        (other, _) => other,
+    };
+    let ending = match authenticated {
         Ok((principal, expires_at, auth_id, pass)) => {
             let mut visit = VisitSession::new(match pass {
                 Some(claims) => VisitIdentity::Pass(claims),

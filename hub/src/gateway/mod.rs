@@ -76,6 +76,8 @@ pub struct Gateway {
     /// Account sockets by user, to close them when their sessions end.
     pub sessions: sessions::SessionSockets,
     buckets: Mutex<HashMap<Arc<str>, TokenBucket>>,
+    /// Open sockets per user on this node (`gateway.max_sockets_per_user`).
+    sockets: Mutex<HashMap<Arc<str>, usize>>,
     next_conn: AtomicU64,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -89,6 +91,7 @@ impl Gateway {
             node_id,
             feeds: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             shutdown: tokio::sync::watch::Sender::new(false),
         })
@@ -160,9 +163,45 @@ impl Gateway {
             .take(now)
     }
 
+    /// Counts one more socket for `user`; `None` when it already holds `max`.
+    fn hold_socket(self: &Arc<Self>, user: &str, max: usize) -> Option<SocketSlot> {
+        let mut sockets = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let held = sockets.entry(user.into()).or_insert(0);
+        if *held >= max {
+            return None;
+        }
+        *held += 1;
+        Some(SocketSlot {
+            gateway: self.clone(),
+            user: user.into(),
+        })
+    }
+
     /// Rooms with a feed on this node (metrics, tests).
     pub fn active_rooms(&self) -> usize {
         self.feeds().len()
+    }
+}
+
+/// One of a user's sockets, counted until dropped.
+struct SocketSlot {
+    gateway: Arc<Gateway>,
+    user: Arc<str>,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut sockets = self
+            .gateway
+            .sockets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = sockets.get_mut(&self.user) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                sockets.remove(&self.user);
+            }
+        }
     }
 }
 
@@ -180,4 +219,23 @@ pub async fn ws_handler(State(state): State<AppState>, upgrade: WebSocketUpgrade
         .max_frame_size(g.max_frame_bytes)
         .max_message_size(g.max_frame_bytes)
         .on_upgrade(move |socket| connection::serve(state, socket))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_holds_at_most_the_configured_sockets() {
+        let gateway = Gateway::new();
+        let first = gateway.hold_socket("u", 2).expect("first");
+        let _second = gateway.hold_socket("u", 2).expect("second");
+        assert!(gateway.hold_socket("u", 2).is_none(), "third refused");
+        assert!(gateway.hold_socket("v", 2).is_some(), "per user");
+        drop(first);
+        assert!(
+            gateway.hold_socket("u", 2).is_some(),
+            "a closed socket frees its slot"
+        );
+    }
 }

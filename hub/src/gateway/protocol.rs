@@ -20,6 +20,8 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4004;
     pub const IDLE: u16 = 4005;
     pub const FLOOD: u16 = 4006;
+    /// The user already holds `gateway.max_sockets_per_user` sockets on this node.
+    pub const TOO_MANY_SOCKETS: u16 = 4007;
 }
 
 /// A request id: a non-negative integer up to 2^53 so JavaScript keeps it exact.
@@ -167,7 +169,7 @@ pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) 
         _ => return (id, Err(invalid("type is required and must be a string"))),
     };
     let request = match kind.as_str() {
-        "auth" | "refresh" => serde_json::from_value::<TokenFields>(value)
+        "auth" | "refresh" => crate::error_text::from_json_value::<TokenFields>(value)
             .map_err(shape)
             .map(|f| {
                 if kind == "auth" {
@@ -185,7 +187,7 @@ pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) 
             _ => Err(invalid("notifications takes no fields")),
         },
         "subscribe" | "unsubscribe" | "publish" | "edit" | "delete" | "typing" | "read"
-        | "presence" => serde_json::from_value::<RoomFields>(value)
+        | "presence" => crate::error_text::from_json_value::<RoomFields>(value)
             .map_err(shape)
             .and_then(|f| room_request(&kind, f)),
         k if k.starts_with("visit_") => super::visit_protocol::parse(k, value).map(Request::Visit),
@@ -284,9 +286,10 @@ fn invalid(message: &str) -> ProtocolError {
     ProtocolError::new("invalid_request", message)
 }
 
-fn shape(e: serde_json::Error) -> ProtocolError {
-    // serde's message names the field and the expectation, never the value.
-    invalid(&e.to_string())
+/// serde's own message can quote the rejected value (a token, a body); this
+/// one names the field and the expectation only (`error_text`).
+fn shape(message: String) -> ProtocolError {
+    invalid(&message)
 }
 
 pub fn reply(id: RequestId, result: impl Serialize) -> Utf8Bytes {

@@ -111,7 +111,8 @@ fn invalid(message: impl Into<String>) -> ProtocolError {
 
 /// Parses a frame whose `type` starts with `visit_`.
 pub fn parse(kind: &str, value: Value) -> Result<VisitRequest, ProtocolError> {
-    let f: Fields = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    // The message names the field, never the value (`error_text`).
+    let f: Fields = crate::error_text::from_json_value(value).map_err(invalid)?;
     if f.visit.is_empty() || f.visit.len() > 64 {
         return Err(invalid("visit must be a visit id"));
     }

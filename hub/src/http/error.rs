@@ -33,7 +33,7 @@ pub struct ErrorDetail {
 pub fn status_of(error: &Error) -> StatusCode {
     match error {
         Error::Validation(_) | Error::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        Error::MalformedJson(_) => StatusCode::BAD_REQUEST,
+        Error::MalformedJson(_) | Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
         Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Unauthenticated

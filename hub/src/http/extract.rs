@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::{
     accounts::{Principal, RequestMeta},
     error::Error,
+    error_text,
     orgs::OrgContext,
 };
 
@@ -34,25 +35,58 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> Error {
     match rejection {
-        JsonRejection::JsonDataError(e) => Error::InvalidBody(short(&e.body_text())),
-        JsonRejection::JsonSyntaxError(e) => Error::MalformedJson(short(&e.body_text())),
+        JsonRejection::JsonDataError(e) => Error::InvalidBody(json_problem(&e)),
+        JsonRejection::JsonSyntaxError(e) => Error::MalformedJson(json_problem(&e)),
         JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType,
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
-        other => Error::MalformedJson(short(&other.body_text())),
+        _ => Error::MalformedJson("the request body could not be read".into()),
     }
 }
 
-/// serde's messages name the field and the expected type, which helps clients;
-/// cap their length, since they can quote the offending input.
-fn short(message: &str) -> String {
-    let cleaned = message
-        .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
-        .trim_start_matches("Failed to parse the request body as JSON: ");
-    let mut out: String = cleaned.chars().take(200).collect();
-    if cleaned.chars().count() > 200 {
-        out.push('…');
+/// The field path and problem of a rejected body, never the rejected value
+/// (serde's own messages quote it; see `error_text`).
+fn json_problem(rejection: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = rejection.source();
+    while let Some(e) = cause {
+        if let Some(e) = e.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
+            return error_text::describe_json(&e.path().to_string(), e.inner());
+        }
+        cause = e.source();
     }
-    out
+    "the body does not match the expected shape".into()
+}
+
+/// `Query<T>` whose rejection names the parameter and the problem, never the
+/// value (400 `invalid_query`).
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(AppQuery(value)),
+            Err(rejection) => {
+                let mut cause = std::error::Error::source(&rejection);
+                let mut message = "the query string could not be parsed".to_owned();
+                while let Some(e) = cause {
+                    if let Some(e) =
+                        e.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>()
+                    {
+                        message =
+                            error_text::describe(&e.path().to_string(), &e.inner().to_string());
+                        break;
+                    }
+                    cause = e.source();
+                }
+                Err(Error::InvalidQuery(message))
+            }
+        }
+    }
 }
 
 /// The authenticated caller (routes whose policy requires one).

@@ -239,7 +239,9 @@ async fn audit_denied(
 
 /// Gives every error response the JSON error shape, including those produced
 /// outside handlers (unknown route, wrong method, timeout, body limit).
+/// A browser navigating to a page that does not exist gets an HTML page instead.
 pub async fn json_errors(req: Request, next: Next) -> Response {
+    let wants_page = super::not_found::wants_page(req.method(), req.uri(), req.headers());
     let response = next.run(req).await;
     let status = response.status();
     let is_json = response
@@ -248,6 +250,9 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
+    }
+    if status == StatusCode::NOT_FOUND && wants_page {
+        return super::not_found::page();
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such resource"),
@@ -258,6 +263,9 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ("unsupported_media_type", "unsupported content type")
+        }
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "request headers are too large")
         }
         s if s.is_server_error() => ("internal_error", "internal error"),
         _ => ("bad_request", "the request could not be processed"),

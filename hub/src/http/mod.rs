@@ -2,8 +2,11 @@
 
 pub mod error;
 pub mod extract;
+mod header_limit;
 mod middleware;
+mod not_found;
 pub mod openapi;
+pub mod openapi_limits;
 pub mod routes;
 pub mod web;
 
@@ -33,7 +36,7 @@ use routes::{admin, auth, health, me, notifications, orgs, rooms, scheduling, vi
 /// `routes!`, so the document and the router are one list; the authorization
 /// matrix test walks this document.
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
@@ -100,11 +103,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 }
 
 /// The API routes under `/api/v1` and the OpenAPI document describing them,
-/// split from one list so they cannot disagree.
+/// split from one list so they cannot disagree. The document's `info` (title,
+/// version, licence) is the product's: the outer router carries `ApiDoc`, since
+/// nesting keeps the outer document's `info`.
 fn versioned_api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::new()
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api_router())
-        .split_for_parts()
+        .split_for_parts();
+    openapi::document_errors(&mut doc);
+    openapi_limits::document_limits(&mut doc);
+    (router, doc)
 }
 
 /// The API's OpenAPI document, with `/api/v1` in every path.
@@ -168,6 +176,10 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(http.request_timeout_secs),
         ))
         .layer(from_fn(middleware::json_errors))
+        .layer(from_fn_with_state(
+            state.clone(),
+            header_limit::limit_headers,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))

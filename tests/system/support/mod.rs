@@ -74,6 +74,8 @@ impl Reply {
 pub const SIGNING_KEY: &str = "dGVzdC1zaWduaW5nLWtleS10ZXN0LXNpZ25pbmcta2V5LTEyMzQ1Njc4";
 pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const AUDIT_KEY: &str = "YXVkaXQta2V5LWF1ZGl0LWtleS1hdWRpdC1rZXktMTIzNDU2Nzg=";
+/// The `/metrics` bearer token of every test node (required with PostgreSQL).
+pub const METRICS_TOKEN: &str = "test-metrics-scrape-token";
 
 /// The configuration every test starts from; `tweak` adjusts it.
 pub fn test_config(db: &TestDb) -> Config {
@@ -86,6 +88,7 @@ pub fn test_config(db: &TestDb) -> Config {
     config.secrets.token_signing_key = Some(Secret::new(SIGNING_KEY));
     config.secrets.data_encryption_key = Some(Secret::new(DATA_KEY));
     config.secrets.audit_key = Some(Secret::new(AUDIT_KEY));
+    config.metrics.token = Some(Secret::new(METRICS_TOKEN));
     config.log.level = "warn".into();
     config
 }

@@ -46,7 +46,8 @@ impl HubProcess {
         cmd.arg("serve")
             .env("HUB_DATA_DIR", data_dir)
             .env("HUB_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HUB_LOG__LEVEL", "warn");
+            .env("HUB_LOG__LEVEL", "warn")
+            .env("HUB_METRICS__TOKEN", super::METRICS_TOKEN);
         for (k, v) in env {
             cmd.env(k, v);
         }

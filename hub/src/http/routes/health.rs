@@ -2,12 +2,14 @@
 
 use axum::{
     extract::State,
-    http::{StatusCode, header},
-    response::IntoResponse,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::state::AppState;
+use crate::{error::Error, state::AppState};
 
 /// Alive: the process answers. Never touches dependencies, so a database outage
 /// does not get healthy processes restarted.
@@ -36,8 +38,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Prometheus text exposition format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text exposition format, behind `metrics.token` when one is
+/// configured (required outside the loopback default; see `config::metrics`).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics.token
+        && !bearer_matches(&headers, token.expose())
+    {
+        return Error::Unauthenticated.into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -45,4 +53,54 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
+}
+
+/// Compares the presented bearer token with the configured one in constant time.
+/// Both are hashed first, so neither the content nor the length of the token
+/// leaks through the comparison's timing.
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token.trim());
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.trim().as_bytes());
+    !presented.is_empty() && bool::from(a.ct_eq(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_matches() {
+        let token = "scrape-token-0123456789";
+        assert!(bearer_matches(
+            &with("Bearer scrape-token-0123456789"),
+            token
+        ));
+        assert!(bearer_matches(
+            &with("bearer scrape-token-0123456789"),
+            token
+        ));
+        assert!(!bearer_matches(
+            &with("Bearer scrape-token-012345678"),
+            token
+        ));
+        assert!(!bearer_matches(
+            &with("Basic scrape-token-0123456789"),
+            token
+        ));
+        assert!(!bearer_matches(&with("Bearer "), token));
+        assert!(!bearer_matches(&HeaderMap::new(), token));
+    }
 }

@@ -4,7 +4,7 @@
 
 use axum::{
     Form,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -18,7 +18,7 @@ use crate::{
     error::{Error, Result},
     http::{
         error::ErrorBody,
-        extract::{AppJson, Auth, Meta, Org},
+        extract::{AppJson, AppQuery, Auth, Meta, Org},
     },
     notifications::{
         account_tokens::{self, ResetConfirm, ResetRequest, TokenInput},
@@ -228,7 +228,7 @@ pub struct StatusQuery {
 pub async fn org_notifications(
     State(state): State<AppState>,
     Org(ctx): Org,
-    Query(query): Query<StatusQuery>,
+    AppQuery(query): AppQuery<StatusQuery>,
 ) -> Result<axum::Json<Vec<NotificationView>>> {
     let status = query.status.as_deref().unwrap_or("failed");
     const STATUSES: [&str; 8] = [

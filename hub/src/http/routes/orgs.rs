@@ -1,7 +1,7 @@
 //! `/api/v1/orgs/...` and `/api/v1/invites/accept`.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, Auth, MaybeAuth, Meta, Org},
+        extract::{AppJson, AppQuery, Auth, MaybeAuth, Meta, Org},
     },
     orgs::{
         self, AcceptInviteInput, AcceptedInvite, AuditEntryView, CreatedInvite, InviteView,
@@ -236,7 +236,7 @@ pub struct AuditQuery {
 pub async fn org_audit(
     State(state): State<AppState>,
     Org(ctx): Org,
-    Query(q): Query<AuditQuery>,
+    AppQuery(q): AppQuery<AuditQuery>,
 ) -> Result<axum::Json<Vec<AuditEntryView>>> {
     Ok(axum::Json(
         orgs::org_audit(&state, &ctx, q.before, q.limit.unwrap_or(50)).await?,

@@ -1,7 +1,7 @@
 //! `/api/v1/rooms/...` and `/api/v1/orgs/{org_id}/rooms`.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, Auth, Meta, Org, Room},
+        extract::{AppJson, AppQuery, Auth, Meta, Org, Room},
     },
     rooms::{
         self, CreateRoomInput, HistoryPage, PublishInput, Published, RoomList, RoomMemberView,
@@ -67,7 +67,7 @@ pub async fn history(
     Auth(p): Auth,
     Room(ctx): Room,
     Meta(meta): Meta,
-    Query(query): Query<rooms::HistoryQuery>,
+    AppQuery(query): AppQuery<rooms::HistoryQuery>,
 ) -> Result<axum::Json<HistoryPage>> {
     Ok(axum::Json(
         rooms::history(&state, &p, &ctx, query, &meta).await?,

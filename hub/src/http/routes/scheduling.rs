@@ -1,7 +1,7 @@
 //! `/api/v1/orgs/{org_id}/...` scheduling routes and `/api/v1/appointments`.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 
@@ -9,7 +9,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, Auth, Meta, Org},
+        extract::{AppJson, AppQuery, Auth, Meta, Org},
     },
     scheduling::{
         self, AppointmentView, AvailabilityInput, BookInput, CancelInput, ExceptionInput,
@@ -97,7 +97,7 @@ pub async fn add_exception(
 pub async fn search_slots(
     State(state): State<AppState>,
     Org(ctx): Org,
-    Query(q): Query<SlotQuery>,
+    AppQuery(q): AppQuery<SlotQuery>,
 ) -> Result<axum::Json<SlotList>> {
     Ok(axum::Json(scheduling::search_slots(&state, &ctx, q).await?))
 }

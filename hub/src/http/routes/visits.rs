@@ -4,7 +4,7 @@
 //! `not_host`.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 
@@ -12,7 +12,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, Auth, Meta, Org},
+        extract::{AppJson, AppQuery, Auth, Meta, Org},
     },
     state::AppState,
     visits::{
@@ -43,7 +43,7 @@ pub async fn list_visits(
     State(state): State<AppState>,
     Auth(p): Auth,
     Meta(meta): Meta,
-    Query(query): Query<VisitListQuery>,
+    AppQuery(query): AppQuery<VisitListQuery>,
 ) -> Result<axum::Json<Vec<VisitView>>> {
     Ok(axum::Json(
         visits::list_mine(&state, &p, query, &meta).await?,
