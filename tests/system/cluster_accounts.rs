@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::{
     accounts_disable::closed_at_once,
     cluster::{OwnRedis, services_available},
-    support::{Backend, DATA_KEY, SIGNING_KEY, TestApp, process::HubProcess, ws::Ws},
+    support::{AUDIT_KEY, Backend, DATA_KEY, SIGNING_KEY, TestApp, process::HubProcess, ws::Ws},
 };
 
 #[tokio::test]
@@ -31,6 +31,7 @@ async fn disabling_an_account_on_one_node_closes_its_socket_on_another() {
         ("HUB_REDIS_URL", redis.url()),
         ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
         ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
     ];
     let root = PathBuf::from(&app.db.data_dir);
     let a = HubProcess::start_with(&root.join("a"), &env).await;

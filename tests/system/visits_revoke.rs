@@ -11,7 +11,7 @@ use media::control::Request as MediaRequest;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, DATA_KEY, SIGNING_KEY, TestApp, backends, process::HubProcess, ws::Ws,
+    AUDIT_KEY, Backend, DATA_KEY, SIGNING_KEY, TestApp, backends, process::HubProcess, ws::Ws,
 };
 
 /// The promise: a revoked socket is closed within this.
@@ -399,6 +399,7 @@ async fn a_link_revoked_on_one_node_closes_its_socket_on_another() {
         ("HUB_REDIS_URL", redis.clone()),
         ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
         ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
     ];
     let node_a = HubProcess::start_with(&node_b.db.data_dir.join("node-a"), &env).await;
     let b = book(&node_b).await;
