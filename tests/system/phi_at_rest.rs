@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use hub::{clock::Clock, domain::Role, server::Server};
-use serde_json::{Value, json};
+use hub::{clock::Clock, server::Server};
+use serde_json::json;
 
-use crate::support::{Backend, TestApp, backends, test_config};
+use crate::support::{self, Backend, TestApp, backends, clinic::Clinic, test_config};
 
 const TITLE: &str = "Sepsis review Ward Zeta-7";
 const BOOK_REASON: &str = "Recurring migraine aura quasar";
@@ -39,43 +39,8 @@ const SEALED_COLUMNS: [(&str, &str); 5] = [
     ("visit_participants", "display_name"),
 ];
 
-struct Clinic {
-    org: String,
-    admin: String,
-    provider: (String, String),
-    patient: (String, String),
-}
-
 async fn clinic(app: &TestApp) -> Clinic {
-    let admin = app
-        .account("admin@phi.test", Role::Admin, Some("PHI Clinic"))
-        .await;
-    let org = app.org_id("PHI Clinic").await;
-    let provider = app
-        .account("dr@phi.test", Role::Clinician, Some("PHI Clinic"))
-        .await;
-    let patient = app
-        .account("pat@phi.test", Role::Patient, Some("PHI Clinic"))
-        .await;
-    let provider_token = app.token_for(&provider).await;
-    let windows: Vec<Value> = ["mon", "tue", "wed", "thu", "fri"]
-        .iter()
-        .map(|d| json!({ "weekday": d, "start": "09:00", "end": "12:00" }))
-        .collect();
-    app.call(
-        reqwest::Method::PUT,
-        &format!("/api/v1/orgs/{org}/providers/{provider}/availability"),
-        Some(&provider_token),
-        Some(json!({ "time_zone": "America/New_York", "windows": windows })),
-    )
-    .await
-    .expect(200);
-    Clinic {
-        admin: app.token_for(&admin).await,
-        org,
-        provider: (provider, provider_token),
-        patient: (patient.clone(), app.token_for(&patient).await),
-    }
+    support::clinic::clinic(app, "PHI Clinic", "phi.test", "in_person").await
 }
 
 /// Every stored value of every sealed column.
@@ -114,15 +79,7 @@ async fn phi_free_text_is_sealed_in_the_database_and_readable_through_the_api() 
     for backend in backends() {
         let app = TestApp::spawn(backend).await;
         let c = clinic(&app).await;
-        let kind = app
-            .post(
-                &format!("/api/v1/orgs/{}/appointment-types", c.org),
-                Some(&c.admin),
-                json!({ "name": "Consult", "duration_min": 30, "mode": "in_person" }),
-            )
-            .await
-            .expect(201);
-        let type_id = kind["id"].as_str().unwrap();
+        let type_id = &c.type_id;
 
         // A case room's title.
         let room = app

@@ -5,7 +5,7 @@
 use hub::domain::Role;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, backends};
+use crate::support::{self, TestApp, backends};
 
 struct Clinic {
     org: String,
@@ -17,49 +17,17 @@ struct Clinic {
 }
 
 async fn clinic(app: &TestApp) -> Clinic {
-    let admin = app
-        .account("admin@clinic.test", Role::Admin, Some("Clinic"))
-        .await;
-    let org = app.org_id("Clinic").await;
-    let provider = app
-        .account("dr@clinic.test", Role::Clinician, Some("Clinic"))
-        .await;
-    let patient = app
-        .account("pat@clinic.test", Role::Patient, Some("Clinic"))
-        .await;
+    let c = support::clinic::clinic(app, "Clinic", "clinic.test", "video").await;
     let other = app
         .account("other@clinic.test", Role::Patient, Some("Clinic"))
         .await;
-    let admin_token = app.token_for(&admin).await;
-    let t = app
-        .post(
-            &format!("/api/v1/orgs/{org}/appointment-types"),
-            Some(&admin_token),
-            json!({ "name": "Follow-up", "duration_min": 30, "mode": "video" }),
-        )
-        .await
-        .expect(201);
-    let provider_token = app.token_for(&provider).await;
-    let weekdays = ["mon", "tue", "wed", "thu", "fri"];
-    let windows: Vec<Value> = weekdays
-        .iter()
-        .map(|d| json!({ "weekday": d, "start": "09:00", "end": "12:00" }))
-        .collect();
-    app.call(
-        reqwest::Method::PUT,
-        &format!("/api/v1/orgs/{org}/providers/{provider}/availability"),
-        Some(&provider_token),
-        Some(json!({ "time_zone": "America/New_York", "windows": windows })),
-    )
-    .await
-    .expect(200);
     Clinic {
-        org,
-        admin: admin_token,
-        provider: (provider, provider_token),
-        patient: (patient.clone(), app.token_for(&patient).await),
+        org: c.org,
+        admin: c.admin,
+        provider: c.provider,
+        patient: c.patient,
         other_patient: (other.clone(), app.token_for(&other).await),
-        type_id: t["id"].as_str().unwrap().to_owned(),
+        type_id: c.type_id,
     }
 }
 

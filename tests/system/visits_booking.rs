@@ -4,53 +4,17 @@
 //! joins it on its own socket without a link; the provider (the visit's host) finds it the
 //! same way and issues a link, `<public_url>/visit#t=<token>`, that redeems for a pass.
 
-use hub::{clock::Clock, domain::Role};
+use hub::clock::Clock;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, backends, ws::Ws};
+use crate::support::{
+    TestApp, backends,
+    clinic::{Clinic, clinic},
+    ws::Ws,
+};
 
 const STARTS_AT: &str = "2027-03-15T13:00:00Z";
 const DAY: &str = "from=2027-03-15T00:00:00Z&to=2027-03-16T00:00:00Z";
-
-/// A clinic with a video appointment type and a provider's hours; the patient's and the
-/// provider's tokens.
-async fn clinic(app: &TestApp) -> (String, (String, String), (String, String), String) {
-    let admin = app
-        .account("admin@video.example", Role::Admin, Some("Video Clinic"))
-        .await;
-    let org = app.org_id("Video Clinic").await;
-    let provider = app
-        .account("dr@video.example", Role::Clinician, Some("Video Clinic"))
-        .await;
-    let patient = app
-        .account("pat@video.example", Role::Patient, Some("Video Clinic"))
-        .await;
-    let kind = app
-        .post(
-            &format!("/api/v1/orgs/{org}/appointment-types"),
-            Some(&app.token_for(&admin).await),
-            json!({ "name": "Video follow-up", "duration_min": 30, "mode": "video" }),
-        )
-        .await
-        .expect(201);
-    let provider_token = app.token_for(&provider).await;
-    app.call(
-        reqwest::Method::PUT,
-        &format!("/api/v1/orgs/{org}/providers/{provider}/availability"),
-        Some(&provider_token),
-        Some(json!({ "time_zone": "America/New_York",
-                     "windows": [{ "weekday": "mon", "start": "09:00", "end": "12:00" }] })),
-    )
-    .await
-    .expect(200);
-    let patient_token = app.token_for(&patient).await;
-    (
-        org,
-        (provider, provider_token),
-        (patient, patient_token),
-        kind["id"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn the_visit<'a>(list: &'a Value, appointment: &str) -> &'a Value {
     let visits = list.as_array().expect("a list of visits");
@@ -66,7 +30,13 @@ async fn an_api_client_finds_a_booked_video_visit_and_its_link_as_documented() {
             c.public_url = Some("https://care.example.org/".into());
         })
         .await;
-        let (org, provider, patient, type_id) = clinic(&app).await;
+        let Clinic {
+            org,
+            provider,
+            patient,
+            type_id,
+            ..
+        } = clinic(&app, "Video Clinic", "video.example", "video").await;
         let booked = app
             .post(
                 &format!("/api/v1/orgs/{org}/appointments"),

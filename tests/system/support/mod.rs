@@ -1,5 +1,6 @@
 //! Test harness: databases per test, an in-process server per test, HTTP helpers.
 
+pub mod clinic;
 pub mod db;
 pub mod process;
 pub mod resilient;
