@@ -2,8 +2,8 @@
 //! appointment, cancel and reschedule reasons, leave reasons and visit participants'
 //! names are written through the API, then read raw from the database: no plaintext
 //! in the rows (nor anywhere in the SQLite file), while the API still answers with it.
-//! Rows written in plaintext before encryption are read as they are and sealed at the
-//! next start.
+//! Rows written in plaintext before encryption, in every sealed column, are read as they
+//! are and sealed at the next start, each under its own row.
 
 use std::sync::Arc;
 
@@ -244,6 +244,79 @@ async fn plaintext_written_before_encryption_is_read_then_sealed_at_the_next_sta
         let path = format!("/api/v1/rooms/{room_id}");
         let before = app.get(&path, Some(&c.provider.1)).await.expect(200);
         assert_eq!(before["title"], TITLE, "plaintext still reads");
+        // The same for every other sealed column (a participant's row id has two parts).
+        let leave = app
+            .post(
+                &format!(
+                    "/api/v1/orgs/{}/providers/{}/exceptions",
+                    c.org, c.provider.0
+                ),
+                Some(&c.provider.1),
+                json!({ "starts_at": "2027-03-22T00:00:00Z", "ends_at": "2027-03-27T00:00:00Z",
+                        "reason": "placeholder" }),
+            )
+            .await
+            .expect(201);
+        let leave_id = leave["id"].as_str().unwrap().to_owned();
+        let base = format!("/api/v1/orgs/{}/appointments", c.org);
+        let booked = app
+            .post(
+                &base,
+                Some(&c.patient.1),
+                json!({ "provider_id": c.provider.0, "type_id": c.type_id,
+                        "starts_at": "2027-03-15T13:00:00Z", "reason": "placeholder" }),
+            )
+            .await
+            .expect(201);
+        let appointment_id = booked["id"].as_str().unwrap().to_owned();
+        app.post(
+            &format!("{base}/{appointment_id}/cancel"),
+            Some(&c.patient.1),
+            json!({ "reason": "placeholder" }),
+        )
+        .await
+        .expect(200);
+        let scheduled = hub::clock::rfc3339(app.clock.now_ms() + 600_000);
+        let visit = app
+            .post(
+                &format!("/api/v1/orgs/{}/visits", c.org),
+                Some(&c.provider.1),
+                json!({ "patient_name": "placeholder", "scheduled_at": scheduled }),
+            )
+            .await
+            .expect(201);
+        let visit_id = visit["visit"]["id"].as_str().unwrap().to_owned();
+        for (sql, plain, id) in [
+            (
+                "UPDATE availability_exceptions SET reason = $1 WHERE id = $2",
+                LEAVE_REASON,
+                &leave_id,
+            ),
+            (
+                "UPDATE appointments SET reason = $1 WHERE id = $2",
+                BOOK_REASON,
+                &appointment_id,
+            ),
+            (
+                "UPDATE appointments SET cancel_reason = $1 WHERE id = $2",
+                CANCEL_REASON,
+                &appointment_id,
+            ),
+            (
+                "UPDATE visit_participants SET display_name = $1 \
+                 WHERE visit_id = $2 AND role = 'patient'",
+                PATIENT_NAME,
+                &visit_id,
+            ),
+        ] {
+            let done = sqlx::query(sql)
+                .bind(plain)
+                .bind(id)
+                .execute(app.state.store.pool())
+                .await
+                .expect("raw write");
+            assert_eq!(done.rows_affected(), 1, "{sql}");
+        }
 
         // The next node to start (here a second one on the same database) seals it.
         let clock: Arc<dyn Clock> = Arc::new(app.clock.clone());
@@ -260,6 +333,37 @@ async fn plaintext_written_before_encryption_is_read_then_sealed_at_the_next_sta
         assert!(!raw.contains(TITLE));
         let after = app.get(&path, Some(&c.provider.1)).await.expect(200);
         assert_eq!(after["title"], TITLE);
+        for (column, value) in stored_values(&app).await {
+            assert!(value.starts_with("hbenc1:"), "{column} not sealed: {value}");
+        }
+        // Each sealed under its own row: it opens there.
+        let mine = app
+            .get("/api/v1/appointments", Some(&c.patient.1))
+            .await
+            .expect(200);
+        assert_eq!(mine[0]["id"], appointment_id.as_str(), "{mine}");
+        assert_eq!(mine[0]["reason"], BOOK_REASON);
+        assert_eq!(mine[0]["cancel_reason"], CANCEL_REASON);
+        let shown = app
+            .get(&format!("/api/v1/visits/{visit_id}"), Some(&c.provider.1))
+            .await
+            .expect(200);
+        let patient = shown["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["role"] == "patient")
+            .expect("the patient participant");
+        assert_eq!(patient["display_name"], PATIENT_NAME);
+        let leave_raw: String =
+            sqlx::query_scalar("SELECT reason FROM availability_exceptions WHERE id = $1")
+                .bind(&leave_id)
+                .fetch_one(app.state.store.pool())
+                .await
+                .expect("raw read");
+        let opened =
+            hub::store::sealed::EXCEPTION_REASON.open(&app.state.keyring, &leave_id, leave_raw);
+        assert_eq!(opened.ok().as_deref(), Some(LEAVE_REASON));
 
         // A sealed value moved into another row does not open there.
         let other = app
