@@ -9,7 +9,7 @@ use hub::domain::Role;
 use serde_json::json;
 
 use crate::{
-    membership_visits::{clinic, create_visit, next_event, participant},
+    membership_visits::{clinic, create_visit, go_live, next_event, participant, redeem},
     support::{PASSWORD, TestApp, backends, ws::Ws},
 };
 
@@ -194,34 +194,9 @@ async fn a_disabled_host_leaves_the_live_visit_at_once() {
             .as_str()
             .unwrap()
             .to_owned();
-        let token = created["link"]["url"]
-            .as_str()
-            .unwrap()
-            .split_once("#t=")
-            .unwrap()
-            .1;
-        let pass = app
-            .post(
-                "/api/v1/visit-links/redeem",
-                None,
-                json!({ "token": token }),
-            )
-            .await
-            .expect(200)["pass"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut host = Ws::connect(&app.base, &c.host_token).await;
-        host.ok("visit_join", json!({ "visit": visit })).await;
-        let mut patient = Ws::connect(&app.base, &pass).await;
-        patient.ok("visit_join", json!({ "visit": visit })).await;
-        next_event(&mut host, "patient_waiting").await;
-        host.ok(
-            "visit_admit",
-            json!({ "visit": visit, "participant": patient_pid }),
-        )
-        .await;
-        patient.next_of("visit_admitted").await;
+        let pass = redeem(&app, created["link"]["url"].as_str().unwrap()).await;
+        let (mut host, mut patient, _) =
+            go_live(&app, &c.host_token, &visit, &pass, &patient_pid).await;
 
         let since = Instant::now();
         app.post(
