@@ -310,6 +310,28 @@ async fn a_revoked_pass_gets_no_answer_even_before_its_close_arrives() {
     app.stop().await;
 }
 
+/// A link that expires (without a revocation, so no announcement) ends its pass too: the
+/// check before each frame reads the link's expiry, on either database.
+#[tokio::test]
+async fn an_expired_link_gets_no_answer() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let b = book(&app).await;
+        let mut ws = Ws::connect(&app.base, &b.pass).await;
+        ws.ok("ping", json!({})).await;
+        sqlx::query("UPDATE visit_links SET expires_at = $1 WHERE visit_id = $2")
+            .bind(app.state.clock.now_ms())
+            .bind(&b.visit)
+            .execute(app.state.store.pool())
+            .await
+            .unwrap();
+        let answer = ws.request("ping", json!({})).await;
+        assert_eq!(answer.expect_err("ping")["code"], "closed");
+        assert_eq!(ws.close_code().await, Some(4003));
+        app.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn cancelling_or_ending_a_visit_closes_its_pass_sockets() {
     for backend in backends() {
