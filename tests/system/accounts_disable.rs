@@ -1,7 +1,8 @@
 //! Disabling an account (docs/api.md, "Disabling an account"): REST refuses it,
 //! its open sockets close with 4003 within a second, it cannot sign in until it is
 //! enabled again; the last platform admin and oneself cannot be disabled. Logout
-//! and a password change close the sockets of the sessions they end at once too.
+//! and a password change close the sockets of the sessions they end at once too (and
+//! REST refuses those sessions).
 
 use std::time::{Duration, Instant};
 
@@ -165,6 +166,10 @@ async fn logout_and_a_password_change_close_the_ended_sessions_sockets_at_once()
             .expect(204);
         assert_eq!(closed_at_once(&mut w1, since).await, Some(4003));
         w2.ok("ping", json!({})).await;
+        app.get("/api/v1/me", Some(&one))
+            .await
+            .expect_error(401, "unauthenticated");
+        app.get("/api/v1/me", Some(&two)).await.expect(200);
 
         // A password change ends every other session's sockets, not the caller's.
         let since = Instant::now();
@@ -177,6 +182,10 @@ async fn logout_and_a_password_change_close_the_ended_sessions_sockets_at_once()
         .expect(200);
         assert_eq!(closed_at_once(&mut w2, since).await, Some(4003));
         w3.ok("ping", json!({})).await;
+        app.get("/api/v1/me", Some(&two))
+            .await
+            .expect_error(401, "unauthenticated");
+        app.get("/api/v1/me", Some(&three)).await.expect(200);
         app.stop().await;
     }
 }

@@ -298,9 +298,10 @@ async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
     }
 }
 
-/// A disabled account (`users.status`; the product has no operation that sets it)
-/// is refused over REST at once and its sockets are closed with 4003 at their next
-/// session check.
+/// An account disabled behind the hub's back (`users.status` set in the database, so
+/// no session is revoked and no notice sent; `POST /admin/users/{id}/disable` is
+/// `accounts_disable.rs`) is refused over REST at once and its sockets are closed with
+/// 4003 at their next session check.
 #[tokio::test]
 async fn a_disabled_account_loses_rest_and_its_sockets() {
     for backend in backends() {
