@@ -169,19 +169,26 @@ impl Connection {
     }
 
     /// Ends the subscriptions to rooms the user no longer has standing in (rights are
-    /// re-read from the memberships); the `unsubscribed` frames to send. The bus tells
-    /// sockets at once; this bounds the damage of a lost notice to one session check.
+    /// re-read from the memberships, all rooms in one query); the `unsubscribed` frames
+    /// to send. The bus tells sockets at once; this bounds the damage of a lost notice
+    /// to one session check.
     async fn rooms_lost(&mut self) -> Vec<Utf8Bytes> {
+        if self.rooms.is_empty() {
+            return Vec::new();
+        }
         let rooms: Vec<Arc<str>> = self.rooms.keys().cloned().collect();
+        let still = async {
+            let mut conn = self.state.store.conn().await?;
+            Ok::<_, Error>(room_store::with_standing(&mut conn, &self.user, &rooms).await?)
+        }
+        .await;
+        // An unreachable database does not end subscriptions.
+        let Ok(still) = still else {
+            return Vec::new();
+        };
         let mut lost = Vec::new();
         for room in rooms {
-            let still = async {
-                let mut conn = self.state.store.conn().await?;
-                Ok::<_, Error>(room_store::member(&mut conn, &room, &self.user).await?)
-            }
-            .await;
-            // An unreachable database does not end subscriptions.
-            if let Ok(None) = still {
+            if !still.iter().any(|r| **r == *room) {
                 self.forget_room(&room);
                 lost.push(removed_frame(&room));
             }
