@@ -1,7 +1,8 @@
 //! Disabling an account (docs/api.md, "Disabling an account"): REST refuses it,
 //! its open sockets close with 4003 within a second, it cannot sign in until it is
 //! enabled again; the last platform admin and oneself cannot be disabled. Logout
-//! and a password change close the sockets of the sessions they end at once too.
+//! and a password change close the sockets of the sessions they end at once too (and
+//! REST refuses those sessions).
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use hub::domain::Role;
 use serde_json::json;
 
 use crate::{
-    membership_visits::{clinic, create_visit, next_event, participant},
+    membership_visits::{clinic, create_visit, go_live, next_event, participant, redeem},
     support::{PASSWORD, TestApp, backends, ws::Ws},
 };
 
@@ -165,6 +166,10 @@ async fn logout_and_a_password_change_close_the_ended_sessions_sockets_at_once()
             .expect(204);
         assert_eq!(closed_at_once(&mut w1, since).await, Some(4003));
         w2.ok("ping", json!({})).await;
+        app.get("/api/v1/me", Some(&one))
+            .await
+            .expect_error(401, "unauthenticated");
+        app.get("/api/v1/me", Some(&two)).await.expect(200);
 
         // A password change ends every other session's sockets, not the caller's.
         let since = Instant::now();
@@ -177,6 +182,10 @@ async fn logout_and_a_password_change_close_the_ended_sessions_sockets_at_once()
         .expect(200);
         assert_eq!(closed_at_once(&mut w2, since).await, Some(4003));
         w3.ok("ping", json!({})).await;
+        app.get("/api/v1/me", Some(&two))
+            .await
+            .expect_error(401, "unauthenticated");
+        app.get("/api/v1/me", Some(&three)).await.expect(200);
         app.stop().await;
     }
 }
@@ -194,34 +203,9 @@ async fn a_disabled_host_leaves_the_live_visit_at_once() {
             .as_str()
             .unwrap()
             .to_owned();
-        let token = created["link"]["url"]
-            .as_str()
-            .unwrap()
-            .split_once("#t=")
-            .unwrap()
-            .1;
-        let pass = app
-            .post(
-                "/api/v1/visit-links/redeem",
-                None,
-                json!({ "token": token }),
-            )
-            .await
-            .expect(200)["pass"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut host = Ws::connect(&app.base, &c.host_token).await;
-        host.ok("visit_join", json!({ "visit": visit })).await;
-        let mut patient = Ws::connect(&app.base, &pass).await;
-        patient.ok("visit_join", json!({ "visit": visit })).await;
-        next_event(&mut host, "patient_waiting").await;
-        host.ok(
-            "visit_admit",
-            json!({ "visit": visit, "participant": patient_pid }),
-        )
-        .await;
-        patient.next_of("visit_admitted").await;
+        let pass = redeem(&app, created["link"]["url"].as_str().unwrap()).await;
+        let (mut host, mut patient, _) =
+            go_live(&app, &c.host_token, &visit, &pass, &patient_pid).await;
 
         let since = Instant::now();
         app.post(

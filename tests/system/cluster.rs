@@ -16,8 +16,8 @@ use crate::{
     live::care_team,
     membership::{AT_ONCE, next_frame_by, no_event_for_a_second},
     support::{
-        AUDIT_KEY, Backend, DATA_KEY, SIGNING_KEY, TestApp,
-        process::{HubProcess, free_port},
+        Backend, TestApp,
+        process::{HubProcess, free_port, node_env},
         resilient::Peer,
         ws::Ws,
     },
@@ -116,15 +116,11 @@ async fn run(fault: Fault) {
         TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = Some(redis_url.clone())).await;
     let (_, users, room) = care_team(&app).await;
     let room_id = room["id"].as_str().unwrap().to_owned();
-    let env = vec![
-        ("HUB_DATABASE_URL", app.db.url.clone()),
-        ("HUB_REDIS_URL", redis.url()),
-        ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
-        ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
-        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
+    let mut env = node_env(&app.db.url, &redis.url());
+    env.extend([
         ("HUB_GATEWAY__MESSAGES_PER_SECOND", "1000".to_owned()),
         ("HUB_GATEWAY__HEARTBEAT_SECS", "1".to_owned()),
-    ];
+    ]);
     let root = PathBuf::from(&app.db.data_dir);
     let mut nodes = Vec::new();
     for n in 0..3 {
@@ -228,14 +224,8 @@ async fn presence_follows_users_across_nodes_and_expires_with_a_dead_node() {
         TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = Some(redis_url.clone())).await;
     let (_, users, room) = care_team(&app).await;
     let room_id = room["id"].as_str().unwrap();
-    let env = vec![
-        ("HUB_DATABASE_URL", app.db.url.clone()),
-        ("HUB_REDIS_URL", redis.url()),
-        ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
-        ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
-        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
-        ("HUB_GATEWAY__HEARTBEAT_SECS", "1".to_owned()),
-    ];
+    let mut env = node_env(&app.db.url, &redis.url());
+    env.push(("HUB_GATEWAY__HEARTBEAT_SECS", "1".to_owned()));
     let root = PathBuf::from(&app.db.data_dir);
     let a = HubProcess::start_with(&root.join("a"), &env).await;
     let mut b = HubProcess::start_with(&root.join("b"), &env).await;
@@ -288,13 +278,7 @@ async fn a_removal_on_one_node_ends_access_on_another() {
         )
         .await;
     let admin_token = app.token_for(&admin).await;
-    let env = vec![
-        ("HUB_DATABASE_URL", app.db.url.clone()),
-        ("HUB_REDIS_URL", redis.url()),
-        ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
-        ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
-        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
-    ];
+    let env = node_env(&app.db.url, &redis.url());
     let root = PathBuf::from(&app.db.data_dir);
     let a = HubProcess::start_with(&root.join("a"), &env).await;
     let b = HubProcess::start_with(&root.join("b"), &env).await;

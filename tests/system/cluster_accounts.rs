@@ -8,7 +8,11 @@ use serde_json::json;
 use crate::{
     accounts_disable::closed_at_once,
     cluster::{OwnRedis, services_available},
-    support::{AUDIT_KEY, Backend, DATA_KEY, SIGNING_KEY, TestApp, process::HubProcess, ws::Ws},
+    support::{
+        Backend, TestApp,
+        process::{HubProcess, node_env},
+        ws::Ws,
+    },
 };
 
 #[tokio::test]
@@ -26,13 +30,7 @@ async fn disabling_an_account_on_one_node_closes_its_socket_on_another() {
     let op_token = app.token_for(&op).await;
     let user = app.register("pat@example.test").await;
     let token = app.token_for(&user).await;
-    let env = vec![
-        ("HUB_DATABASE_URL", app.db.url.clone()),
-        ("HUB_REDIS_URL", redis.url()),
-        ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
-        ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
-        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
-    ];
+    let env = node_env(&app.db.url, &redis.url());
     let root = PathBuf::from(&app.db.data_dir);
     let a = HubProcess::start_with(&root.join("a"), &env).await;
     let b = HubProcess::start_with(&root.join("b"), &env).await;

@@ -447,7 +447,7 @@ async fn referral_brings_in_another_organization_and_removal_ends_delivery() {
         )
         .await
         .expect(204);
-        let gone = wb.next_of("unsubscribed").await;
+        let gone = crate::membership::push_at_once(&mut wb, "unsubscribed").await;
         assert_eq!(
             (gone["room"].as_str(), gone["reason"].as_str()),
             (Some(room_id), Some("removed"))

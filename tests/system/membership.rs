@@ -274,6 +274,9 @@ async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
             .await
             .expect(201);
         let visit = created["visit"]["id"].as_str().unwrap().to_owned();
+        // A stays a member: its subscription must outlive the same checks.
+        let mut wa = Ws::connect(&app.base, &a.1).await;
+        wa.ok("subscribe", json!({ "room": room_id })).await;
         let mut wb = Ws::connect(&app.base, &b.1).await;
         wb.ok("subscribe", json!({ "room": room_id })).await;
         wb.ok("visit_join", json!({ "visit": visit })).await;
@@ -294,13 +297,17 @@ async fn a_lost_removal_notice_ends_the_subscription_at_the_session_check() {
         .await
         .expect(201);
         no_event_for_a_second(&mut wb).await;
+        // A's socket has been re-checked since the removal and still has the room.
+        let event = wa.next_of("event").await;
+        assert_eq!(event["client_id"], "a-1");
         app.stop().await;
     }
 }
 
-/// A disabled account (`users.status`; the product has no operation that sets it)
-/// is refused over REST at once and its sockets are closed with 4003 at their next
-/// session check.
+/// An account disabled behind the hub's back (`users.status` set in the database, so
+/// no session is revoked and no notice sent; `POST /admin/users/{id}/disable` is
+/// `accounts_disable.rs`) is refused over REST at once and its sockets are closed with
+/// 4003 at their next session check.
 #[tokio::test]
 async fn a_disabled_account_loses_rest_and_its_sockets() {
     for backend in backends() {

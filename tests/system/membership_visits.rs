@@ -88,6 +88,59 @@ pub async fn create_visit(app: &TestApp, org: &str, token: &str, patient: &str) 
     .expect(201)
 }
 
+/// Redeems a visit link (its URL, token in the fragment) for its pass.
+pub async fn redeem(app: &TestApp, url: &str) -> String {
+    let token = url.split_once("#t=").expect("token in the fragment").1;
+    app.post(
+        "/api/v1/visit-links/redeem",
+        None,
+        json!({ "token": token }),
+    )
+    .await
+    .expect(200)["pass"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The host watches the visit, the patient joins on `pass` and is admitted: the visit
+/// is live. The host's and the patient's sockets, and the admit's answer.
+pub async fn go_live(
+    app: &TestApp,
+    host_token: &str,
+    visit: &str,
+    pass: &str,
+    patient_pid: &str,
+) -> (Ws, Ws, Value) {
+    let mut host = Ws::connect(&app.base, host_token).await;
+    host.ok("visit_join", json!({ "visit": visit })).await;
+    let mut patient = Ws::connect(&app.base, pass).await;
+    patient.ok("visit_join", json!({ "visit": visit })).await;
+    next_event(&mut host, "patient_waiting").await;
+    let live = host
+        .ok(
+            "visit_admit",
+            json!({ "visit": visit, "participant": patient_pid }),
+        )
+        .await;
+    patient.next_of("visit_admitted").await;
+    (host, patient, live)
+}
+
+/// The host's REST ways into the visit are refused as if it did not exist.
+async fn refused_over_rest(app: &TestApp, visit: &str, token: &str) {
+    app.get(&format!("/api/v1/visits/{visit}"), Some(token))
+        .await
+        .expect_error(404, "visit_not_found");
+    app.post(
+        &format!("/api/v1/visits/{visit}/invites"),
+        Some(token),
+        json!({ "display_name": "Someone", "role": "guest" }),
+    )
+    .await
+    .expect_error(404, "visit_not_found");
+}
+
 #[tokio::test]
 async fn removal_ends_every_visit_right_and_the_live_visit() {
     for backend in backends() {
@@ -133,36 +186,15 @@ async fn removal_ends_every_visit_right_and_the_live_visit() {
             .await
             .expect(201);
         assert_ne!(fresh["url"].as_str(), Some(link));
-        let token = fresh["url"].as_str().unwrap().split_once("#t=").unwrap().1;
-        let pass = app
-            .post(
-                "/api/v1/visit-links/redeem",
-                None,
-                json!({ "token": token }),
-            )
-            .await
-            .expect(200)["pass"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut host = Ws::connect(&app.base, &c.host_token).await;
-        host.ok("visit_join", json!({ "visit": visit })).await;
-        let mut patient = Ws::connect(&app.base, &pass).await;
-        patient.ok("visit_join", json!({ "visit": visit })).await;
-        next_event(&mut host, "patient_waiting").await;
-        let live = host
-            .ok(
-                "visit_admit",
-                json!({ "visit": visit, "participant": patient_pid }),
-            )
-            .await;
+        let pass = redeem(&app, fresh["url"].as_str().unwrap()).await;
+        let (mut host, mut patient, live) =
+            go_live(&app, &c.host_token, &visit, &pass, &patient_pid).await;
         assert_eq!(live["visit"]["state"], "live");
         assert_eq!(participant(&live["visit"], "host")["state"], "admitted");
         let grant = host.next_of("visit_admitted").await["grant"]
             .as_str()
             .unwrap()
             .to_owned();
-        patient.next_of("visit_admitted").await;
         // The host enters the media session with a real webrtc offer.
         let host_pid = participant(&live["visit"], "host")["id"]
             .as_str()
@@ -199,20 +231,11 @@ async fn removal_ends_every_visit_right_and_the_live_visit() {
         assert_eq!(left["state"]["state"], "live", "the visit goes on");
 
         // Every other way in is refused, over REST and the socket.
-        app.get(&format!("/api/v1/visits/{visit}"), Some(&c.host_token))
-            .await
-            .expect_error(404, "visit_not_found");
+        refused_over_rest(&app, &visit, &c.host_token).await;
         app.post(
             &format!("/api/v1/visits/{visit}/links"),
             Some(&c.host_token),
             json!({ "participant_id": patient_pid }),
-        )
-        .await
-        .expect_error(404, "visit_not_found");
-        app.post(
-            &format!("/api/v1/visits/{visit}/invites"),
-            Some(&c.host_token),
-            json!({ "display_name": "Someone", "role": "guest" }),
         )
         .await
         .expect_error(404, "visit_not_found");
@@ -277,16 +300,7 @@ async fn a_role_change_takes_host_rights_while_it_lasts() {
         assert_eq!(set_role(&app, &c, "patient").await, 204);
         let removed = push_at_once(&mut host, "visit_removed").await;
         assert_eq!(removed["visit"], visit.as_str());
-        app.get(&format!("/api/v1/visits/{visit}"), Some(&c.host_token))
-            .await
-            .expect_error(404, "visit_not_found");
-        app.post(
-            &format!("/api/v1/visits/{visit}/invites"),
-            Some(&c.host_token),
-            json!({ "display_name": "Someone", "role": "guest" }),
-        )
-        .await
-        .expect_error(404, "visit_not_found");
+        refused_over_rest(&app, &visit, &c.host_token).await;
         assert_eq!(
             code(host.request("visit_join", json!({ "visit": visit })).await),
             "visit_not_found"

@@ -12,10 +12,12 @@ use std::{
     time::Duration,
 };
 
-use hub::domain::Role;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, backends, process::free_port, ws::Ws};
+use crate::{
+    support::{TestApp, backends, process::free_port, ws::Ws},
+    visits_revoke::{Booked, book},
+};
 
 const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -128,39 +130,12 @@ async fn a_killed_media_worker_leaves_the_visit_intact_and_its_return_is_used() 
     })
     .await;
 
-    let host = app
-        .account("doc@faults.example", Role::Clinician, Some("Fault Clinic"))
-        .await;
-    let org = app.org_id("Fault Clinic").await;
-    let host_token = app.token_for(&host).await;
-    let created = app
-        .post(
-            &format!("/api/v1/orgs/{org}/visits"),
-            Some(&host_token),
-            json!({ "patient_name": "Ana Silva",
-                    "scheduled_at": hub::clock::rfc3339((app.clock_secs() + 300) * 1000) }),
-        )
-        .await
-        .expect(201);
-    let visit = created["visit"]["id"].as_str().unwrap().to_owned();
-    let token = created["link"]["url"]
-        .as_str()
-        .unwrap()
-        .split_once("#t=")
-        .unwrap()
-        .1
-        .to_owned();
-    let pass = app
-        .post(
-            "/api/v1/visit-links/redeem",
-            None,
-            json!({ "token": token }),
-        )
-        .await
-        .expect(200)["pass"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Booked {
+        host_token,
+        visit,
+        pass,
+        ..
+    } = book(&app).await;
 
     let mut doctor = Ws::connect(&app.base, &host_token).await;
     doctor.ok("visit_join", json!({ "visit": visit })).await;

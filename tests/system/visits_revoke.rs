@@ -11,7 +11,9 @@ use media::control::Request as MediaRequest;
 use serde_json::{Value, json};
 
 use crate::support::{
-    AUDIT_KEY, Backend, DATA_KEY, SIGNING_KEY, TestApp, backends, process::HubProcess, ws::Ws,
+    Backend, TestApp, backends,
+    process::{HubProcess, node_env},
+    ws::Ws,
 };
 
 /// The promise: a revoked socket is closed within this.
@@ -39,12 +41,12 @@ a=rtcp-mux\r\n\
 a=rtpmap:111 opus/48000/2\r\n\
 a=fmtp:111 minptime=10;useinbandfec=1\r\n";
 
-struct Booked {
-    host_token: String,
-    visit: String,
-    pass: String,
+pub struct Booked {
+    pub host_token: String,
+    pub visit: String,
+    pub pass: String,
     /// The patient's participant id.
-    patient: String,
+    pub patient: String,
 }
 
 fn token_of(url: &str) -> String {
@@ -64,7 +66,7 @@ async fn redeem(app_base: &str, url: &str) -> String {
 }
 
 /// A clinician books a visit for a patient without an account; the link is redeemed.
-async fn book(app: &TestApp) -> Booked {
+pub async fn book(app: &TestApp) -> Booked {
     let host = app
         .account("doc@revoke.example", Role::Clinician, Some("Revoke Clinic"))
         .await;
@@ -211,6 +213,25 @@ async fn post(base: &str, path: &str, token: &str, body: Value) -> (u16, Value) 
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
+/// The host mints the patient a new link on `base`; redeemed, it joins the waiting
+/// room, and the grant of the revoked pass does not let it into the media session.
+async fn back_with_a_new_link(base: &str, b: &Booked, old_grant: &str) -> Ws {
+    let links = format!("/visits/{}/links", b.visit);
+    let body = json!({ "participant_id": b.patient });
+    let (status, link) = post(base, &links, &b.host_token, body).await;
+    assert_eq!(status, 201);
+    let second = redeem(base, link["url"].as_str().unwrap()).await;
+    let mut patient = Ws::connect(base, &second).await;
+    let joined = patient.ok("visit_join", json!({ "visit": b.visit })).await;
+    assert_eq!(joined["participant"]["state"], "waiting");
+    let offer = json!({ "visit": b.visit, "grant": old_grant, "sdp": OFFER });
+    assert_eq!(
+        code(patient.request("visit_offer", offer).await),
+        "not_admitted"
+    );
+    patient
+}
+
 #[tokio::test]
 async fn revoking_or_replacing_a_link_closes_its_pass_socket_at_once() {
     for backend in backends() {
@@ -240,36 +261,13 @@ async fn revoking_or_replacing_a_link_closes_its_pass_socket_at_once() {
 
         // A replacement link works; the old grant does not let its holder back into the
         // session (they left, and must be admitted again).
-        let links = format!("/visits/{}/links", b.visit);
-        let (status, link) = post(
-            &app.base,
-            &links,
-            &b.host_token,
-            json!({ "participant_id": b.patient }),
-        )
-        .await;
-        assert_eq!(status, 201);
-        let second = redeem(&app.base, link["url"].as_str().unwrap()).await;
-        let mut patient = Ws::connect(&app.base, &second).await;
-        let joined = patient.ok("visit_join", json!({ "visit": b.visit })).await;
-        assert_eq!(joined["participant"]["state"], "waiting");
-        assert_eq!(
-            code(
-                patient
-                    .request(
-                        "visit_offer",
-                        json!({ "visit": b.visit, "grant": grant, "sdp": OFFER })
-                    )
-                    .await
-            ),
-            "not_admitted"
-        );
+        let mut patient = back_with_a_new_link(&app.base, &b, &grant).await;
         next_event(&mut host, "patient_waiting").await;
 
         // Replacing the link again ends the socket using the one it replaces.
         let (status, _) = post(
             &app.base,
-            &links,
+            &format!("/visits/{}/links", b.visit),
             &b.host_token,
             json!({ "participant_id": b.patient }),
         )
@@ -310,6 +308,28 @@ async fn a_revoked_pass_gets_no_answer_even_before_its_close_arrives() {
         assert_eq!(ws.close_code().await, Some(4003));
     }
     app.stop().await;
+}
+
+/// A link that expires (without a revocation, so no announcement) ends its pass too: the
+/// check before each frame reads the link's expiry, on either database.
+#[tokio::test]
+async fn an_expired_link_gets_no_answer() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let b = book(&app).await;
+        let mut ws = Ws::connect(&app.base, &b.pass).await;
+        ws.ok("ping", json!({})).await;
+        sqlx::query("UPDATE visit_links SET expires_at = $1 WHERE visit_id = $2")
+            .bind(app.state.clock.now_ms())
+            .bind(&b.visit)
+            .execute(app.state.store.pool())
+            .await
+            .unwrap();
+        let answer = ws.request("ping", json!({})).await;
+        assert_eq!(answer.expect_err("ping")["code"], "closed");
+        assert_eq!(ws.close_code().await, Some(4003));
+        app.stop().await;
+    }
 }
 
 #[tokio::test]
@@ -394,13 +414,7 @@ async fn a_link_revoked_on_one_node_closes_its_socket_on_another() {
     };
     let node_b =
         TestApp::spawn_with(Backend::Postgres, |c| c.redis_url = Some(redis.clone())).await;
-    let env = vec![
-        ("HUB_DATABASE_URL", node_b.db.url.clone()),
-        ("HUB_REDIS_URL", redis.clone()),
-        ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
-        ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
-        ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
-    ];
+    let env = node_env(&node_b.db.url, &redis);
     let node_a = HubProcess::start_with(&node_b.db.data_dir.join("node-a"), &env).await;
     let b = book(&node_b).await;
 
@@ -431,29 +445,7 @@ async fn a_link_revoked_on_one_node_closes_its_socket_on_another() {
     }
 
     // Back with a new link on node A: waiting again, and the old grant opens nothing.
-    let (status, link) = post(
-        &node_a.base,
-        &format!("/visits/{}/links", b.visit),
-        &b.host_token,
-        json!({ "participant_id": b.patient }),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let second = redeem(&node_a.base, link["url"].as_str().unwrap()).await;
-    let mut patient = Ws::connect(&node_a.base, &second).await;
-    let joined = patient.ok("visit_join", json!({ "visit": b.visit })).await;
-    assert_eq!(joined["participant"]["state"], "waiting");
-    assert_eq!(
-        code(
-            patient
-                .request(
-                    "visit_offer",
-                    json!({ "visit": b.visit, "grant": grant, "sdp": OFFER })
-                )
-                .await
-        ),
-        "not_admitted"
-    );
+    back_with_a_new_link(&node_a.base, &b, &grant).await;
     drop(node_a);
     node_b.stop().await;
 }

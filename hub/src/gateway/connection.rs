@@ -1,5 +1,9 @@
 //! One WebSocket connection: authentication, the request loop, the outbound
 //! queue and the timers, all in a single task so an idle socket costs one task.
+//!
+//! The loop and the dispatch of requests are here; who the socket is and whether it
+//! still may be (auth, refresh, the periodic re-check) is `rights.rs`, the room
+//! requests `room_requests.rs`, the outbound queue and writes `outbound.rs`.
 
 use std::{
     collections::HashMap,
@@ -8,39 +12,21 @@ use std::{
 };
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{
     Gateway, Killer,
-    feed::{Outbound, RECEIPT, Subscriber, TYPING},
+    feed::Outbound,
     limits::FrameCounter,
     pass_watch,
     protocol::{self, ProtocolError, Request, RequestId, close},
     visit_session::{VisitIdentity, VisitSession},
 };
-use crate::{
-    accounts::{self, Principal},
-    audit::{self, AuditEvent, Outcome},
-    bus::Event,
-    clock::rfc3339,
-    error::Error,
-    metrics::CloseLabels,
-    rooms::{self, PublishInput, Recovery},
-    state::AppState,
-    store::{rooms as room_store, sessions, users},
-    visits::pass::PassClaims,
-};
-
-/// Most queued frames written before one flush.
-const SEND_BATCH: usize = 64;
+use crate::{accounts::Principal, clock::rfc3339, metrics::CloseLabels, state::AppState};
 
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Minimum spacing of typing notices per room and socket.
-const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What this socket holds for one subscribed room.
 struct Subscription {
@@ -70,6 +56,13 @@ struct Connection {
 
 /// Why the loop ended: the close frame to send, if any.
 type Ending = Option<(u16, &'static str)>;
+
+mod outbound;
+mod rights;
+mod room_requests;
+
+use outbound::{next_queued, send_unless_killed};
+use rights::authenticate;
 
 pub async fn serve(state: AppState, mut socket: WebSocket) {
     let gateway = state.gateway.clone();
@@ -158,63 +151,6 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
         })
         .inc();
     state.metrics.ws_connections.dec();
-}
-
-/// Waits for the auth frame and checks its token and session.
-async fn authenticate(
-    state: &AppState,
-    socket: &mut WebSocket,
-) -> Result<(Principal, i64, RequestId, Option<PassClaims>), Ending> {
-    let deadline = Duration::from_secs(state.config.gateway.auth_timeout_secs);
-    let first = match tokio::time::timeout(deadline, socket.recv()).await {
-        Err(_) => return Err(Some((close::UNAUTHENTICATED, "no auth frame in time"))),
-        Ok(None) | Ok(Some(Err(_))) => return Err(None),
-        Ok(Some(Ok(Message::Text(text)))) => text,
-        Ok(Some(Ok(_))) => return Err(Some((close::UNAUTHENTICATED, "first frame must be auth"))),
-    };
-    let (id, request) = protocol::parse(&first);
-    let (Some(id), Ok(Request::Auth { token })) = (id, request) else {
-        return Err(Some((close::UNAUTHENTICATED, "first frame must be auth")));
-    };
-    let claims = match state.signer.verify(&token, state.clock.now_secs()) {
-        Ok(c) => c,
-        Err(crate::auth::tokens::TokenError::Expired) => {
-            return Err(Some((close::TOKEN_EXPIRED, "access token expired")));
-        }
-        Err(_) => return authenticate_pass(state, &token, id).await,
-    };
-    match accounts::authenticate(state, &token).await {
-        Ok(p) => Ok((p, claims.exp, id, None)),
-        Err(Error::Internal(e)) => {
-            tracing::error!(error = ?e, "socket authentication failed");
-            Err(Some((1011, "server error")))
-        }
-        Err(_) => Err(Some((close::UNAUTHENTICATED, "session is not valid"))),
-    }
-}
-
-/// A visit pass instead of an access token: the socket may only take part in that
-/// visit. Its principal is a placeholder that owns nothing (no account, no session).
-async fn authenticate_pass(
-    state: &AppState,
-    token: &str,
-    id: RequestId,
-) -> Result<(Principal, i64, RequestId, Option<PassClaims>), Ending> {
-    let Some(claims) = state.visits.passes.verify(token, state.clock.now_secs()) else {
-        return Err(Some((close::UNAUTHENTICATED, "invalid access token")));
-    };
-    match crate::visits::pass_standing(state, &claims).await {
-        Ok(true) => {}
-        Ok(false) => return Err(Some((close::SESSION_REVOKED, pass_watch::REVOKED))),
-        Err(_) => return Err(Some((1011, "server error"))),
-    }
-    let principal = Principal {
-        user_id: format!("visit-pass:{}", claims.sub),
-        session_id: String::new(),
-        email: String::new(),
-        platform_admin: false,
-    };
-    Ok((principal, claims.exp, id, Some(claims)))
 }
 
 impl Connection {
@@ -330,17 +266,10 @@ impl Connection {
                     }
                     if last_session_check.elapsed() >= session_check {
                         last_session_check = Instant::now();
-                        if !Box::pin(self.session_alive()).await {
-                            return Some((close::SESSION_REVOKED, "session revoked"));
-                        }
-                        // A safety net for a removal whose bus notice was lost.
-                        let state = self.state.clone();
-                        let visits_lost = Box::pin(self.visit.lost(&state)).await.into_iter().map(|v| {
-                            json!({ "type": "visit_removed", "visit": v, "reason": "access_ended" })
-                                .to_string()
-                                .into()
-                        });
-                        let lost: Vec<Utf8Bytes> = Box::pin(self.rooms_lost()).await.into_iter().chain(visits_lost).collect();
+                        let lost = match Box::pin(self.recheck()).await {
+                            Ok(lost) => lost,
+                            Err(ending) => return ending,
+                        };
                         for frame in lost {
                             if let Err(ending) = send_unless_killed(socket, Message::Text(frame), &killer).await {
                                 return ending;
@@ -358,150 +287,6 @@ impl Connection {
     fn token_expiry(&self) -> Duration {
         let left_ms = self.token_expires_at * 1000 - self.state.clock.now_ms();
         Duration::from_millis(left_ms.max(0) as u64)
-    }
-
-    async fn session_alive(&self) -> bool {
-        if let Some(pass) = self.visit.pass() {
-            // A revoked or expired link, or a visit that is over, ends its passes; a
-            // database hiccup does not.
-            return crate::visits::pass_standing(&self.state, pass)
-                .await
-                .unwrap_or(true);
-        }
-        let result = async {
-            let mut conn = self.state.store.conn().await?;
-            let session = sessions::by_id(&mut conn, &self.principal.session_id).await?;
-            let active = users::by_id(&mut conn, &self.user)
-                .await?
-                .is_some_and(|u| u.is_active());
-            Ok::<_, Error>(session.filter(|_| active))
-        }
-        .await;
-        match result {
-            Ok(Some(s)) => s.revoked_at.is_none() && s.expires_at > self.state.clock.now_ms(),
-            // No session, or the account is no longer active.
-            Ok(None) => false,
-            // The database is unreachable: do not punish the client for it.
-            Err(_) => true,
-        }
-    }
-
-    /// Ends the subscriptions to rooms the user no longer has standing in (rights are
-    /// re-read from the memberships); the `unsubscribed` frames to send. The bus tells
-    /// sockets at once; this bounds the damage of a lost notice to one session check.
-    async fn rooms_lost(&mut self) -> Vec<Utf8Bytes> {
-        let rooms: Vec<Arc<str>> = self.rooms.keys().cloned().collect();
-        let mut lost = Vec::new();
-        for room in rooms {
-            let still = async {
-                let mut conn = self.state.store.conn().await?;
-                Ok::<_, Error>(room_store::member(&mut conn, &room, &self.user).await?)
-            }
-            .await;
-            // An unreachable database does not end subscriptions.
-            if let Ok(None) = still {
-                self.forget_room(&room);
-                lost.push(
-                    json!({ "type": "unsubscribed", "room": &*room, "reason": "removed" })
-                        .to_string()
-                        .into(),
-                );
-            }
-        }
-        lost
-    }
-
-    /// Turns a queued item into a frame, or drops it (a duplicate offset).
-    fn outbound(&mut self, item: Outbound) -> Option<Utf8Bytes> {
-        match item {
-            Outbound::Event {
-                room,
-                offset,
-                frame,
-            } => {
-                let sub = self.rooms.get_mut(&room)?;
-                if offset <= sub.offset {
-                    return None;
-                }
-                if offset != sub.offset + 1 {
-                    // Cannot happen while feeds deliver in order; never skip silently.
-                    tracing::error!(%room, offset, held = sub.offset, "gap on a socket; asking for resync");
-                    self.rooms.remove(&room);
-                    self.leave_feed(&room);
-                    return Some(resync_frame(&room, "gap"));
-                }
-                sub.offset = offset;
-                Some(frame)
-            }
-            Outbound::Push(frame) => Some(frame),
-            Outbound::Removed { room } => {
-                self.rooms.remove(&room)?;
-                self.leave_feed(&room);
-                Some(
-                    json!({ "type": "unsubscribed", "room": &*room, "reason": "removed" })
-                        .to_string()
-                        .into(),
-                )
-            }
-            Outbound::VisitRemoved { visit } => {
-                self.visit.forget(&self.state, &visit)?;
-                Some(
-                    json!({ "type": "visit_removed", "visit": &*visit, "reason": "access_ended" })
-                        .to_string()
-                        .into(),
-                )
-            }
-            Outbound::Resync { room, reason } => {
-                self.rooms.remove(&room)?;
-                self.leave_feed(&room);
-                Some(resync_frame(&room, reason))
-            }
-            // Handled by `send_queued` before it gets here.
-            Outbound::Close { .. } => None,
-        }
-    }
-
-    /// Writes `first` and whatever else is already queued (up to a batch), then
-    /// flushes once: under load a socket costs one write call per batch instead
-    /// of one per event.
-    async fn send_queued(
-        &mut self,
-        socket: &mut WebSocket,
-        first: Outbound,
-        killer: &Killer,
-    ) -> Result<(), Ending> {
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(item) = next.take() {
-            if let Outbound::Close { code, reason } = item {
-                if written > 0 {
-                    unless_killed(socket.flush(), killer).await?;
-                }
-                return Err(Some((code, reason)));
-            }
-            if let Some(frame) = self.outbound(item) {
-                unless_killed(socket.feed(Message::Text(frame)), killer).await?;
-                written += 1;
-            }
-            if written < SEND_BATCH {
-                next = self.queue_rx.as_mut().and_then(|q| q.try_recv().ok());
-            }
-        }
-        if written > 0 {
-            unless_killed(socket.flush(), killer).await?;
-        }
-        Ok(())
-    }
-
-    /// A sender into the socket's queue, created on first use.
-    fn queue(&mut self) -> mpsc::Sender<Outbound> {
-        if let Some(tx) = &self.queue_tx {
-            return tx.clone();
-        }
-        let (tx, rx) = mpsc::channel(self.state.config.gateway.send_queue);
-        self.queue_rx = Some(rx);
-        self.queue_tx = Some(tx.clone());
-        tx
     }
 
     /// Drops a subscription the user may no longer hold.
@@ -630,390 +415,6 @@ impl Connection {
             Err(e) => protocol::error(Some(id), &e),
         })
     }
-
-    async fn refresh(&mut self, token: &str) -> Result<serde_json::Value, ProtocolError> {
-        let invalid =
-            || ProtocolError::new("invalid_token", "the token is not valid for this socket");
-        if let Some(current) = self.visit.pass().cloned() {
-            let claims = self
-                .state
-                .visits
-                .passes
-                .verify(token, self.state.clock.now_secs())
-                .filter(|c| c.sub == current.sub && c.visit == current.visit)
-                .ok_or_else(invalid)?;
-            if !crate::visits::pass_standing(&self.state, &claims)
-                .await
-                .map_err(ProtocolError::from)?
-            {
-                return Err(invalid());
-            }
-            self.token_expires_at = claims.exp;
-            let expires = rfc3339(claims.exp * 1000);
-            self.visit.set_pass(claims);
-            self.visit.watch_pass(&self.state, &self.killer);
-            return Ok(json!({ "token_expires_at": expires }));
-        }
-        let claims = self
-            .state
-            .signer
-            .verify(token, self.state.clock.now_secs())
-            .map_err(|_| invalid())?;
-        if claims.sub != *self.user {
-            return Err(invalid());
-        }
-        let principal = accounts::authenticate(&self.state, token)
-            .await
-            .map_err(|_| invalid())?;
-        self.principal = principal;
-        self.token_expires_at = claims.exp;
-        Ok(json!({ "token_expires_at": rfc3339(claims.exp * 1000) }))
-    }
-
-    async fn subscribe(
-        &mut self,
-        room: &str,
-        since: Option<protocol::Since>,
-    ) -> Result<serde_json::Value, ProtocolError> {
-        if self.rooms.contains_key(room) {
-            return Err(ProtocolError::new(
-                "already_subscribed",
-                "this socket is already subscribed to the room",
-            ));
-        }
-        if self.rooms.len() >= self.state.config.gateway.max_rooms_per_connection {
-            return Err(ProtocolError::new(
-                "too_many_rooms",
-                "this socket has reached its subscription limit",
-            ));
-        }
-        let room_row = self.member_room(room).await?;
-        let room: Arc<str> = room.into();
-        let subscriber = Subscriber {
-            user_id: self.user.clone(),
-            queue: self.queue(),
-            killer: self.killer.clone(),
-        };
-        self.gateway
-            .join(&self.state, &room, self.id, subscriber)
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "room feed unavailable");
-                ProtocolError::new(
-                    "unavailable",
-                    "live updates for this room are unavailable; retry",
-                )
-            })?;
-        let since_ref = since.as_ref().map(|s| (s.epoch.as_str(), s.offset));
-        let recovery = match rooms::recover(&self.state, &room, since_ref).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.gateway.leave(&room, self.id);
-                return Err(e.into());
-            }
-        };
-        if let Err(e) = self
-            .audit_subscribe(&room_row, since.as_ref(), &recovery)
-            .await
-        {
-            self.gateway.leave(&room, self.id);
-            return Err(e.into());
-        }
-        self.gateway
-            .presence
-            .arrived(&self.state, &room, &self.user)
-            .await;
-        let presence = self
-            .gateway
-            .presence
-            .users(&self.state, &room)
-            .await
-            .unwrap_or_default();
-        let (epoch, offset, recovered) = match recovery {
-            Recovery::Complete {
-                epoch,
-                offset,
-                missed,
-            } => (epoch, offset, Ok(missed)),
-            Recovery::Impossible {
-                epoch,
-                offset,
-                reason,
-            } => (epoch, offset, Err(reason)),
-        };
-        // Live events continue after `offset`, whether or not the client recovered.
-        self.rooms.insert(
-            room.clone(),
-            Subscription {
-                offset,
-                last_typing: None,
-            },
-        );
-        let mut reply = json!({
-            "room": &*room, "epoch": epoch, "offset": offset, "presence": presence,
-        });
-        match recovered {
-            Ok(missed) if since.is_some() => {
-                reply["recovered"] = json!(true);
-                reply["missed"] = json!(missed);
-            }
-            Ok(_) => {}
-            Err(reason) => {
-                reply["recovered"] = json!(false);
-                reply["reason"] = json!(reason);
-            }
-        }
-        Ok(reply)
-    }
-
-    /// Every live read of a room is audited like a history read: it is a read
-    /// of a patient's conversation.
-    async fn audit_subscribe(
-        &self,
-        room: &room_store::RoomRow,
-        since: Option<&protocol::Since>,
-        recovery: &Recovery,
-    ) -> Result<(), Error> {
-        let (recovered, missed) = match recovery {
-            Recovery::Complete { missed, .. } => (since.is_some(), missed.len()),
-            Recovery::Impossible { .. } => (false, 0),
-        };
-        let tx = self.state.store.begin_write().await?;
-        audit::commit_with(
-            tx,
-            &AuditEvent::new("room.subscribe", Outcome::Success)
-                .actor(Some(&self.user), None)
-                .org(&room.org_id)
-                .target("room", &room.id)
-                .details(json!({
-                    "patient_id": room.patient_id,
-                    "since": since.map(|s| s.offset),
-                    "recovered": recovered,
-                    "missed": missed,
-                    "connection": self.id,
-                })),
-            self.state.clock.now_ms(),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The room, if the caller is a member. Unknown and forbidden rooms get the
-    /// same answer so room ids cannot be probed.
-    async fn member_room(&self, room: &str) -> Result<room_store::RoomRow, ProtocolError> {
-        if uuid::Uuid::parse_str(room).is_err() {
-            return Err(room_not_found());
-        }
-        let mut conn = self.state.store.conn().await.map_err(Error::from)?;
-        let row = room_store::by_id(&mut conn, &self.state.keyring, room)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(room_not_found)?;
-        room_store::member(&mut conn, room, &self.user)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(room_not_found)?;
-        Ok(row)
-    }
-
-    fn unsubscribe(&mut self, room: &str) -> Result<serde_json::Value, ProtocolError> {
-        let (room, _) = self.rooms.remove_entry(room).ok_or_else(not_subscribed)?;
-        self.leave_feed(&room);
-        Ok(json!({ "room": &*room }))
-    }
-
-    async fn publish(
-        &mut self,
-        room: &str,
-        client_id: String,
-        body: String,
-    ) -> Result<serde_json::Value, ProtocolError> {
-        if uuid::Uuid::parse_str(room).is_err() {
-            return Err(room_not_found());
-        }
-        // Malformed sends are refused before they cost the user any of their rate.
-        let g = &self.state.config.gateway;
-        rooms::validate_client_id(&client_id).map_err(crate::error::Error::from)?;
-        rooms::validate_body(&body, g.max_body_chars).map_err(crate::error::Error::from)?;
-        self.take_rate()?;
-        let input = PublishInput { client_id, body };
-        match rooms::publish(&self.state, &self.user, room, &input).await {
-            Ok(published) => Ok(json!(published)),
-            Err(Error::NotFound(_)) => {
-                // No longer a member (the removal notice may have been lost on the
-                // bus): stop delivering the room to this socket too.
-                self.forget_room(room);
-                Err(room_not_found())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// An edit (`body`) or a deletion (`None`) of the user's own message. Each is
-    /// a stored event like a publish, so it spends the same per-user rate.
-    async fn edit(
-        &mut self,
-        room: &str,
-        message_id: &str,
-        body: Option<&str>,
-    ) -> Result<serde_json::Value, ProtocolError> {
-        if let Some(body) = body {
-            // Malformed edits are refused before they cost the user any of their rate.
-            rooms::validate_body(body, self.state.config.gateway.max_body_chars)
-                .map_err(crate::error::Error::from)?;
-        }
-        self.take_rate()?;
-        let event = match body {
-            Some(body) => {
-                rooms::edit_message(&self.state, &self.user, room, message_id, body).await
-            }
-            None => rooms::delete_message(&self.state, &self.user, room, message_id).await,
-        };
-        event
-            .map(|e| json!({ "event": e }))
-            .map_err(ProtocolError::from)
-    }
-
-    /// Spends one unit of the user's message rate (publishes, edits, deletions).
-    fn take_rate(&self) -> Result<(), ProtocolError> {
-        let rate = self.state.config.gateway.messages_per_second;
-        if self.gateway.allow_publish(&self.user, rate, Instant::now()) {
-            Ok(())
-        } else {
-            Err(ProtocolError::new(
-                "rate_limited",
-                "too many messages; slow down",
-            ))
-        }
-    }
-
-    async fn typing(&mut self, room: &str) -> Result<serde_json::Value, ProtocolError> {
-        let sub = self.rooms.get_mut(room).ok_or_else(not_subscribed)?;
-        let now = Instant::now();
-        if sub
-            .last_typing
-            .is_some_and(|t| now.duration_since(t) < TYPING_INTERVAL)
-        {
-            return Ok(json!({}));
-        }
-        sub.last_typing = Some(now);
-        self.announce(room, TYPING, json!({ "user_id": &*self.user }))
-            .await;
-        Ok(json!({}))
-    }
-
-    async fn read(&mut self, room: &str, offset: i64) -> Result<serde_json::Value, ProtocolError> {
-        if offset < 1 {
-            return Err(ProtocolError::new(
-                "invalid_request",
-                "offset must be at least 1",
-            ));
-        }
-        if uuid::Uuid::parse_str(room).is_err() {
-            return Err(room_not_found());
-        }
-        let moved = async {
-            let mut conn = self.state.store.conn().await?;
-            if room_store::member(&mut conn, room, &self.user)
-                .await?
-                .is_none()
-            {
-                return Ok(None);
-            }
-            let moved = room_store::mark_read(&mut conn, room, &self.user, offset).await?;
-            if moved {
-                let now = self.state.clock.now_ms();
-                crate::notifications::unread::on_read(&mut conn, room, &self.user, now).await?;
-            }
-            Ok::<_, Error>(Some(moved))
-        }
-        .await?;
-        match moved {
-            None => {
-                self.forget_room(room);
-                Err(room_not_found())
-            }
-            Some(moved) => {
-                if moved {
-                    self.announce(
-                        room,
-                        RECEIPT,
-                        json!({ "user_id": &*self.user, "offset": offset }),
-                    )
-                    .await;
-                }
-                Ok(json!({ "room": room, "offset": offset, "moved": moved }))
-            }
-        }
-    }
-
-    async fn presence(&self, room: &str) -> Result<serde_json::Value, ProtocolError> {
-        if !self.rooms.contains_key(room) {
-            return Err(not_subscribed());
-        }
-        let users = self.gateway.presence.users(&self.state, room).await?;
-        Ok(json!({ "room": room, "users": users }))
-    }
-
-    async fn announce(&self, room: &str, kind: &str, payload: serde_json::Value) {
-        let event = Event {
-            topic: rooms::topic(room),
-            kind: kind.into(),
-            payload,
-        };
-        if let Err(e) = self.state.bus.publish(event).await {
-            tracing::debug!(error = %e, kind, "live notice not published");
-        }
-    }
-}
-
-/// Sends a frame, unless the connection is told to close while the send waits
-/// (a client that stopped reading blocks the send; its feed then kills it).
-/// `Err` carries the ending: `None` when the socket failed, the close otherwise.
-async fn send_unless_killed(
-    socket: &mut WebSocket,
-    message: Message,
-    killer: &Killer,
-) -> Result<(), Ending> {
-    tokio::select! {
-        sent = socket.send(message) => sent.map_err(|_| None),
-        code = killer.killed() => Err(Some((code, reason_of(code)))),
-    }
-}
-
-/// The next queued item; never completes while the socket has no queue.
-async fn next_queued(queue: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
-    match queue {
-        Some(q) => q.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Runs a socket write unless the connection is told to close meanwhile.
-async fn unless_killed(
-    write: impl std::future::Future<Output = Result<(), axum::Error>>,
-    killer: &Killer,
-) -> Result<(), Ending> {
-    tokio::select! {
-        done = write => done.map_err(|_| None),
-        code = killer.killed() => Err(Some((code, reason_of(code)))),
-    }
-}
-
-/// Unknown rooms and rooms the user is not in get the same answer, so room ids
-/// cannot be probed.
-fn room_not_found() -> ProtocolError {
-    ProtocolError::new("room_not_found", "no such room, or you are not a member")
-}
-
-fn not_subscribed() -> ProtocolError {
-    ProtocolError::new("not_subscribed", "subscribe to the room first")
-}
-
-fn resync_frame(room: &str, reason: &str) -> Utf8Bytes {
-    json!({ "type": "resync", "room": room, "reason": reason })
-        .to_string()
-        .into()
 }
 
 pub(super) fn reason_of(code: u16) -> &'static str {
@@ -1029,4 +430,24 @@ pub(super) fn reason_of(code: u16) -> &'static str {
 fn too_big(e: &axum::Error) -> bool {
     let text = e.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+fn resync_frame(room: &str, reason: &str) -> Utf8Bytes {
+    json!({ "type": "resync", "room": room, "reason": reason })
+        .to_string()
+        .into()
+}
+
+/// `unsubscribed`: the user lost the room (docs/protocol.md).
+fn removed_frame(room: &str) -> Utf8Bytes {
+    json!({ "type": "unsubscribed", "room": room, "reason": "removed" })
+        .to_string()
+        .into()
+}
+
+/// `visit_removed`: the account lost its part in the visit (docs/protocol.md).
+fn visit_removed_frame(visit: &str) -> Utf8Bytes {
+    json!({ "type": "visit_removed", "visit": visit, "reason": "access_ended" })
+        .to_string()
+        .into()
 }

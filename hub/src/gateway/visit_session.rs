@@ -372,7 +372,7 @@ impl VisitSession {
         };
         if let Some(p) = a.poller.take() {
             p.abort();
-            media_leave(state, visit_id, me.id.as_str()).await;
+            state.visits.media.leave(visit_id, me.id.as_str()).await;
         }
     }
 
@@ -384,7 +384,7 @@ impl VisitSession {
         self.watch = None;
         for (visit_id, a) in self.attached.drain() {
             if a.poller.is_some() {
-                media_leave(state, &visit_id, &a.participant).await;
+                state.visits.media.leave(&visit_id, &a.participant).await;
             }
             if !state.visits.detach(&visit_id, &a.participant) {
                 continue;
@@ -450,7 +450,7 @@ impl VisitSession {
                 if let Some(a) = self.attached.get(&visit_id)
                     && a.poller.is_some()
                 {
-                    media_leave(state, &visit_id, &a.participant).await;
+                    state.visits.media.leave(&visit_id, &a.participant).await;
                 }
                 self.forget(state, &visit_id);
                 lost.push(visit_id);
@@ -622,21 +622,6 @@ fn push_all(queue: &mpsc::Sender<Outbound>, killer: &Killer, frames: Vec<Value>)
         }
     }
     true
-}
-
-/// Leaves the media session (ignoring a worker that no longer knows the participant).
-async fn media_leave(state: &AppState, visit_id: &str, participant: &str) {
-    let _ = state
-        .visits
-        .media
-        .call(
-            visit_id,
-            MediaRequest::Leave {
-                room: visit_id.to_owned(),
-                participant: participant.to_owned(),
-            },
-        )
-        .await;
 }
 
 /// Delivers the SFU's offers and ICE candidates for one participant as `visit_signal`.

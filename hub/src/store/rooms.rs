@@ -278,6 +278,30 @@ pub async fn member(
         .await?)
 }
 
+/// Of `room_ids`, the rooms where `user_id` is still a member with standing: one query
+/// for a socket's periodic re-check of all its subscriptions.
+pub async fn with_standing(
+    conn: &mut Conn,
+    user_id: &str,
+    room_ids: &[impl AsRef<str>],
+) -> Result<Vec<String>, StoreError> {
+    if room_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..room_ids.len() + 2).map(|n| format!("${n}")).collect();
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT m.room_id FROM room_members m \
+         WHERE m.user_id = $1 AND m.room_id IN ({}) AND {HAS_STANDING}",
+        placeholders.join(", ")
+    ));
+    let mut query = sqlx::query_as(sql).bind(user_id);
+    for room in room_ids {
+        query = query.bind(room.as_ref());
+    }
+    let rows: Vec<(String,)> = query.fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|(room,)| room).collect())
+}
+
 pub async fn members(conn: &mut Conn, room_id: &str) -> Result<Vec<MemberRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT m.user_id, u.display_name, m.added_by, m.joined_at, m.last_read_seq \

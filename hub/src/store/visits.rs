@@ -268,6 +268,31 @@ pub async fn link_by_hash(conn: &mut Conn, hash: &str) -> Result<Option<LinkRow>
     .await?)
 }
 
+/// Whether the link `hash` is live (not revoked, not expired at `now`), belongs to
+/// `participant_id` in `visit_id`, and its visit is not over: one indexed read, as it
+/// runs before every frame of a visit pass's socket.
+pub async fn link_stands(
+    conn: &mut Conn,
+    hash: &str,
+    visit_id: &str,
+    participant_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let row: Option<(i32,)> = sqlx::query_as(
+        "SELECT 1 FROM visit_links l JOIN visits v ON v.id = l.visit_id \
+         WHERE l.token_hash = $1 AND l.visit_id = $2 AND l.participant_id = $3 \
+           AND l.revoked_at IS NULL AND l.expires_at > $4 \
+           AND v.state NOT IN ('ended', 'cancelled', 'no_show')",
+    )
+    .bind(hash)
+    .bind(visit_id)
+    .bind(participant_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Revokes every live link of a participant; how many were revoked.
 pub async fn revoke_links(
     conn: &mut Conn,

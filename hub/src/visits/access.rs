@@ -6,7 +6,6 @@
 //! session is torn down at the worker and it leaves the live visit (the others see
 //! it go), on every node.
 
-use media::control::Request as MediaRequest;
 use serde_json::json;
 use signaling::visit::{Actor, Participant, Role as VisitRole};
 
@@ -68,21 +67,11 @@ pub async fn end_access(state: &AppState, org_id: &str, user_id: &str, role: Opt
     let ids = async {
         let mut conn = state.store.conn().await?;
         Ok::<_, Error>(store::open_for_user_in_org(&mut conn, org_id, user_id).await?)
-    }
-    .await;
-    let ids = match ids {
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list the visits whose access ended");
-            return;
-        }
     };
-    let still = |host: bool| policy::may_take_part_in_visit(host, role);
-    for visit_id in ids {
-        if let Err(e) = end_one(state, &visit_id, user_id, still).await {
-            tracing::error!(error = %e, visit = %visit_id, "visit access not ended");
-        }
-    }
+    end_in(state, ids.await, user_id, |host| {
+        policy::may_take_part_in_visit(host, role)
+    })
+    .await;
 }
 
 /// Ends a disabled account's part in every open visit, whatever its organization
@@ -92,17 +81,26 @@ pub async fn end_account(state: &AppState, user_id: &str) {
     let ids = async {
         let mut conn = state.store.conn().await?;
         Ok::<_, Error>(store::open_for_user(&mut conn, user_id).await?)
-    }
-    .await;
+    };
+    end_in(state, ids.await, user_id, |_| false).await;
+}
+
+/// Ends `user_id`'s part in each of the visits `ids` unless `still` keeps it.
+async fn end_in(
+    state: &AppState,
+    ids: Result<Vec<String>>,
+    user_id: &str,
+    still: impl Fn(bool) -> bool,
+) {
     let ids = match ids {
         Ok(ids) => ids,
         Err(e) => {
-            tracing::error!(error = %e, "cannot list the disabled account's visits");
+            tracing::error!(error = %e, "cannot list the visits whose access ended");
             return;
         }
     };
     for visit_id in ids {
-        if let Err(e) = end_one(state, &visit_id, user_id, |_| false).await {
+        if let Err(e) = end_one(state, &visit_id, user_id, &still).await {
             tracing::error!(error = %e, visit = %visit_id, "visit access not ended");
         }
     }
@@ -136,17 +134,7 @@ async fn end_one(
         tracing::warn!(error = %e, "visit access end not announced");
     }
     // The media session, wherever its worker is (no session: nothing to do).
-    let _ = state
-        .visits
-        .media
-        .call(
-            visit_id,
-            MediaRequest::Leave {
-                room: visit_id.to_owned(),
-                participant: p.id.as_str().to_owned(),
-            },
-        )
-        .await;
+    state.visits.media.leave(visit_id, p.id.as_str()).await;
     if p.is_present() {
         let actor = actor_of(&p);
         if let Err(e) = apply(state, visit_id, |v, now| v.leave(&actor, now)).await

@@ -169,6 +169,16 @@ impl MediaPool {
         into_result(reply)
     }
 
+    /// Tears down `participant`'s media session in `visit`; a worker that no longer
+    /// knows it (never joined, already left) is nothing to undo.
+    pub async fn leave(&self, visit: &str, participant: &str) {
+        let request = Request::Leave {
+            room: visit.to_owned(),
+            participant: participant.to_owned(),
+        };
+        let _ = self.call(visit, request).await;
+    }
+
     /// Closes the visit's room and forgets its placement.
     pub async fn close(&self, visit: &str) {
         let worker = self.placements_lock().remove(visit);

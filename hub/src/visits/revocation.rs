@@ -58,21 +58,8 @@ fn is_over(state: &str) -> bool {
 /// Whether the pass still stands: its link is live and its visit is not over.
 pub async fn pass_standing(state: &AppState, pass: &PassClaims) -> Result<bool> {
     let mut conn = state.store.conn().await?;
-    let link_live = store::link_by_hash(&mut conn, &pass.link)
-        .await?
-        .is_some_and(|l| {
-            l.revoked_at.is_none()
-                && l.expires_at > state.clock.now_ms()
-                && l.visit_id == pass.visit
-                && l.participant_id == pass.sub
-        });
-    if !link_live {
-        return Ok(false);
-    }
-    let open = store::by_id(&mut conn, &pass.visit)
-        .await?
-        .is_some_and(|v| !is_over(&v.state));
-    Ok(open)
+    let now = state.clock.now_ms();
+    Ok(store::link_stands(&mut conn, &pass.link, &pass.visit, &pass.sub, now).await?)
 }
 
 #[cfg(test)]

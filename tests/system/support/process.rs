@@ -23,6 +23,25 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The environment of a `hub serve` node sharing `database_url` and `redis_url` with
+/// the test's in-process hub (same keys, so tokens, sealed data and the audit chain
+/// are valid on every node).
+pub fn node_env(database_url: &str, redis_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("HUB_DATABASE_URL", database_url.to_owned()),
+        ("HUB_REDIS_URL", redis_url.to_owned()),
+        (
+            "HUB_SECRETS__TOKEN_SIGNING_KEY",
+            super::SIGNING_KEY.to_owned(),
+        ),
+        (
+            "HUB_SECRETS__DATA_ENCRYPTION_KEY",
+            super::DATA_KEY.to_owned(),
+        ),
+        ("HUB_SECRETS__AUDIT_KEY", super::AUDIT_KEY.to_owned()),
+    ]
+}
+
 /// A `hub serve` process on its own port.
 pub struct HubProcess {
     pub child: Child,
