@@ -174,6 +174,13 @@ async fn rejections_name_the_field_but_never_echo_the_value() {
     assert!(message.contains("limit"), "{message}");
     assert!(!message.contains(secret), "{message}");
 
+    // A path parameter that is not UTF-8 once decoded (the Path extractor).
+    let reply = app
+        .get(&format!("/api/v1/visits/{secret}%FF"), Some(token))
+        .await;
+    reply.expect_error(400, "bad_request");
+    assert!(!reply.body.to_string().contains(secret), "{:?}", reply.body);
+
     // A WebSocket frame.
     let mut ws = Ws::connect(&app.base, token).await;
     let error = ws
