@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     live::care_team,
@@ -28,15 +28,7 @@ async fn trace_logging_keeps_tokens_passwords_and_bodies_out_of_the_log() {
     )
     .await;
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", node.base))
-        .json(&json!({ "email": "a@clinic.test", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = node.login("a@clinic.test", PASSWORD).await;
     let token = login["access_token"]
         .as_str()
         .expect("logged in")
