@@ -61,10 +61,13 @@ fn path_error<'a, E: std::error::Error + 'static>(
 }
 
 /// `Query<T>` whose rejection names the parameter and the problem, never the
-/// value (400 `invalid_query`).
-pub struct AppQuery<T>(pub T);
+/// value (400 `invalid_query`). It is named `Query` on purpose: utoipa's axum
+/// support recognizes a handler argument of that name and documents its
+/// `IntoParams` fields as query parameters (under another name they would be
+/// documented as required path parameters).
+pub struct Query<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for AppQuery<T>
+impl<S, T> FromRequestParts<S> for Query<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -73,7 +76,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(AppQuery(value)),
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
             Err(rejection) => Err(Error::InvalidQuery(
                 path_error::<serde::de::value::Error>(&rejection).map_or_else(
                     || "the query string could not be parsed".to_owned(),
