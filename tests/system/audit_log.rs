@@ -3,7 +3,7 @@
 //! the database. The attacks of someone who knows the scheme are in
 //! `audit_attacks.rs`.
 
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 use serde_json::json;
 
@@ -19,11 +19,16 @@ pub fn verify(app: &TestApp) -> (bool, String) {
 
 /// `hub audit verify` against `db` and the checkpoint file in its data directory.
 pub fn verify_db(db: &TestDb) -> (bool, String) {
+    verify_at(&db.url, &db.data_dir)
+}
+
+/// `hub audit verify` against the database at `url` with data directory `data_dir`.
+fn verify_at(url: &str, data_dir: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hub"))
         .args(["audit", "verify"])
         .env_clear()
-        .env("HUB_DATABASE_URL", &db.url)
-        .env("HUB_DATA_DIR", &db.data_dir)
+        .env("HUB_DATABASE_URL", url)
+        .env("HUB_DATA_DIR", data_dir)
         .env("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY)
         .output()
         .expect("run hub audit verify");
@@ -247,26 +252,10 @@ async fn verify_while_the_hub_appends() {
         })
     };
     for _ in 0..5 {
-        let (ok, out) = tokio::task::spawn_blocking({
-            let db_url = app.db.url.clone();
-            let dir = app.db.data_dir.clone();
-            move || {
-                let out = Command::new(env!("CARGO_BIN_EXE_hub"))
-                    .args(["audit", "verify"])
-                    .env_clear()
-                    .env("HUB_DATABASE_URL", db_url)
-                    .env("HUB_DATA_DIR", dir)
-                    .env("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY)
-                    .output()
-                    .expect("run hub audit verify");
-                (
-                    out.status.success(),
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                )
-            }
-        })
-        .await
-        .unwrap();
+        let (db_url, dir) = (app.db.url.clone(), app.db.data_dir.clone());
+        let (ok, out) = tokio::task::spawn_blocking(move || verify_at(&db_url, &dir))
+            .await
+            .unwrap();
         assert!(ok, "{out}");
     }
     writer.abort();

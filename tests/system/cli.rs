@@ -100,15 +100,9 @@ async fn bootstrap_serve_login_and_graceful_shutdown() {
     let mut server = HubProcess::start(&dir).await;
     let base = server.base.clone();
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({ "email": "root@example.org", "password": "bootstrap passphrase 2026" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = server
+        .login("root@example.org", "bootstrap passphrase 2026")
+        .await;
     let token = login["access_token"]
         .as_str()
         .expect("logged in")

@@ -174,6 +174,13 @@ async fn rejections_name_the_field_but_never_echo_the_value() {
     assert!(message.contains("limit"), "{message}");
     assert!(!message.contains(secret), "{message}");
 
+    // A path parameter that is not UTF-8 once decoded (the Path extractor).
+    let reply = app
+        .get(&format!("/api/v1/visits/{secret}%FF"), Some(token))
+        .await;
+    reply.expect_error(400, "bad_request");
+    assert!(!reply.body.to_string().contains(secret), "{:?}", reply.body);
+
     // A WebSocket frame.
     let mut ws = Ws::connect(&app.base, token).await;
     let error = ws
@@ -222,7 +229,7 @@ async fn the_openapi_document_is_the_products_and_lists_every_error() {
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 
     let error_ref = "#/components/schemas/ErrorBody";
-    let mut checked = 0;
+    let (mut checked, mut with_query) = (0, 0);
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let Ok(m) = method.to_uppercase().parse::<Method>() else {
@@ -239,11 +246,21 @@ async fn the_openapi_document_is_the_products_and_lists_every_error() {
                 }
             }
             let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for p in params.iter().filter(|p| p["in"] == "path") {
+                let name = p["name"].as_str().unwrap();
+                assert!(
+                    path.contains(&format!("{{{name}}}")),
+                    "{at}: `{name}` is documented as a path parameter"
+                );
+            }
             if params.iter().any(|p| p["in"] == "path") {
                 assert!(has("404"), "{at}: 404");
             }
             if params.iter().any(|p| p["in"] == "query") {
                 assert!(has("400"), "{at}: 400 for the query");
+                let described = responses["400"]["description"].as_str().unwrap_or_default();
+                assert!(described.contains("invalid_query"), "{at}: {described}");
+                with_query += 1;
             }
             if op.get("requestBody").is_some() {
                 for status in ["400", "413", "415", "422"] {
@@ -259,6 +276,11 @@ async fn the_openapi_document_is_the_products_and_lists_every_error() {
         }
     }
     assert!(checked > 50, "only {checked} operations");
+    // History, slots, visits, the audit log and notifications take query parameters.
+    assert!(
+        with_query >= 5,
+        "only {with_query} operations with query parameters"
+    );
     app.stop().await;
 }
 

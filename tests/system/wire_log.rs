@@ -1,13 +1,16 @@
-//! At any log level, no token, password or message body reaches the log: the
+//! At any log level, no token, password, key or message body reaches the log: the
 //! WebSocket library logs whole frames at trace, and the hub keeps it quiet.
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     live::care_team,
-    support::{Backend, DATA_KEY, PASSWORD, SIGNING_KEY, TestApp, process::HubProcess, ws::Ws},
+    support::{
+        AUDIT_KEY, Backend, DATA_KEY, METRICS_TOKEN, PASSWORD, SIGNING_KEY, TestApp,
+        process::HubProcess, ws::Ws,
+    },
 };
 
 #[tokio::test]
@@ -23,20 +26,13 @@ async fn trace_logging_keeps_tokens_passwords_and_bodies_out_of_the_log() {
             ("HUB_DATABASE_URL", app.db.url.clone()),
             ("HUB_SECRETS__TOKEN_SIGNING_KEY", SIGNING_KEY.to_owned()),
             ("HUB_SECRETS__DATA_ENCRYPTION_KEY", DATA_KEY.to_owned()),
+            ("HUB_SECRETS__AUDIT_KEY", AUDIT_KEY.to_owned()),
             ("RUST_LOG", "trace".to_owned()),
         ],
     )
     .await;
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", node.base))
-        .json(&json!({ "email": "a@clinic.test", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = node.login("a@clinic.test", PASSWORD).await;
     let token = login["access_token"]
         .as_str()
         .expect("logged in")
@@ -73,6 +69,10 @@ async fn trace_logging_keeps_tokens_passwords_and_bodies_out_of_the_log() {
         ("refresh token", refresh.as_str()),
         ("password", PASSWORD),
         ("message body", body.as_str()),
+        ("token signing key", SIGNING_KEY),
+        ("data encryption key", DATA_KEY),
+        ("audit key", AUDIT_KEY),
+        ("metrics token", METRICS_TOKEN),
     ] {
         assert!(!log.contains(secret), "the {what} is in the trace log");
         // Frame dumps print payloads as hex.

@@ -43,7 +43,12 @@ use hyper::{
     service::service_fn,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+    sync::watch,
+    task::JoinSet,
+};
 use tower::ServiceExt;
 
 use crate::config::HttpConfig;
@@ -203,6 +208,37 @@ async fn connection(
     limits: Limits,
     stop: watch::Receiver<bool>,
 ) {
+    let Some(acceptor) = acceptor else {
+        return serve_http(io, false, peer, state, app, limits, stop).await;
+    };
+    let handshake = acceptor.accept(io, ());
+    let tls = tokio::select! {
+        result = handshake => match result {
+            Ok((tls, ())) => tls,
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+        },
+        () = evicted(&state) => return,
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    serve_http(tls, h2, peer, state, app, limits, stop).await;
+}
+
+/// HTTP on an open (plain or TLS) stream: HTTP/2 if ALPN chose it, else
+/// HTTP/1.1 with upgrades (WebSockets).
+async fn serve_http<I>(
+    io: I,
+    h2: bool,
+    peer: SocketAddr,
+    state: Arc<ConnState>,
+    app: Router,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = {
         let state = state.clone();
         service_fn(move |mut req: Request<Incoming>| {
@@ -216,37 +252,13 @@ async fn connection(
             }
         })
     };
-    let Some(acceptor) = acceptor else {
-        let conn = http1_builder(&limits)
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
-        drive(
-            Box::pin(conn),
-            |c| c.graceful_shutdown(),
-            &state,
-            limits,
-            stop,
-        )
-        .await;
-        return;
-    };
-    let handshake = acceptor.accept(io, ());
-    let tls = tokio::select! {
-        result = handshake => match result {
-            Ok((tls, ())) => tls,
-            Err(e) => {
-                tracing::debug!(error = %e, "TLS handshake failed");
-                return;
-            }
-        },
-        () = evicted(&state) => return,
-    };
-    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+    let io = TokioIo::new(io);
+    if h2 {
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(H2_PING))
             .keep_alive_timeout(H2_PING)
-            .serve_connection(TokioIo::new(tls), service);
+            .serve_connection(io, service);
         drive(
             Box::pin(conn),
             |c| c.graceful_shutdown(),
@@ -257,7 +269,7 @@ async fn connection(
         .await;
     } else {
         let conn = http1_builder(&limits)
-            .serve_connection(TokioIo::new(tls), service)
+            .serve_connection(io, service)
             .with_upgrades();
         drive(
             Box::pin(conn),

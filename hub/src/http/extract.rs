@@ -46,21 +46,28 @@ fn json_rejection(rejection: JsonRejection) -> Error {
 /// The field path and problem of a rejected body, never the rejected value
 /// (serde's own messages quote it; see `error_text`).
 fn json_problem(rejection: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = rejection.source();
-    while let Some(e) = cause {
-        if let Some(e) = e.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>() {
-            return error_text::describe_json(&e.path().to_string(), e.inner());
-        }
-        cause = e.source();
-    }
-    "the body does not match the expected shape".into()
+    path_error::<serde_json::Error>(rejection).map_or_else(
+        || "the body does not match the expected shape".into(),
+        |e| error_text::describe_json(&e.path().to_string(), e.inner()),
+    )
+}
+
+/// The deserializer's error, with where in the input it arose, among the
+/// causes of an extractor's rejection.
+fn path_error<'a, E: std::error::Error + 'static>(
+    rejection: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a serde_path_to_error::Error<E>> {
+    std::iter::successors(rejection.source(), |e| e.source()).find_map(|e| e.downcast_ref())
 }
 
 /// `Query<T>` whose rejection names the parameter and the problem, never the
-/// value (400 `invalid_query`).
-pub struct AppQuery<T>(pub T);
+/// value (400 `invalid_query`). It is named `Query` on purpose: utoipa's axum
+/// support recognizes a handler argument of that name and documents its
+/// `IntoParams` fields as query parameters (under another name they would be
+/// documented as required path parameters).
+pub struct Query<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for AppQuery<T>
+impl<S, T> FromRequestParts<S> for Query<T>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -69,22 +76,13 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(AppQuery(value)),
-            Err(rejection) => {
-                let mut cause = std::error::Error::source(&rejection);
-                let mut message = "the query string could not be parsed".to_owned();
-                while let Some(e) = cause {
-                    if let Some(e) =
-                        e.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>()
-                    {
-                        message =
-                            error_text::describe(&e.path().to_string(), &e.inner().to_string());
-                        break;
-                    }
-                    cause = e.source();
-                }
-                Err(Error::InvalidQuery(message))
-            }
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(Error::InvalidQuery(
+                path_error::<serde::de::value::Error>(&rejection).map_or_else(
+                    || "the query string could not be parsed".to_owned(),
+                    |e| error_text::describe(&e.path().to_string(), &e.inner().to_string()),
+                ),
+            )),
         }
     }
 }

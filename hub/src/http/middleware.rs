@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Instant};
 use axum::{
     body::Body,
     extract::{ConnectInfo, MatchedPath, RawPathParams, Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -58,8 +58,9 @@ pub async fn client_meta(State(state): State<AppState>, mut req: Request, next: 
     next.run(req).await
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The token of an `Authorization: Bearer <token>` header.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -101,7 +102,7 @@ pub async fn authorize(
 
     // Owned copies: nothing borrowed from the request may live across an await
     // (the body is not Sync, so the future would not be Send).
-    let token = bearer(&req).map(str::to_owned);
+    let token = bearer(req.headers()).map(str::to_owned);
     let method = req.method().as_str().to_owned();
     let meta = req
         .extensions()

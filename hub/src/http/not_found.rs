@@ -38,15 +38,26 @@ const PAGE: &str = r#"<!doctype html>
 
 /// Whether a not-found answer to this request should be the HTML page: a
 /// browser navigating (GET/HEAD accepting `text/html`) to a path outside the API.
+///
+/// Runs before every request: API calls are answered without looking at
+/// `Accept`, and the header is searched in place, without a lowercased copy.
 pub fn wants_page(method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
     let path = uri.path();
     let api = path == "/api" || path.starts_with("/api/");
-    let html = headers
+    (method == Method::GET || method == Method::HEAD) && !api && accepts_html(headers)
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    const HTML: &[u8] = b"text/html";
+    headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("text/html"));
-    (method == Method::GET || method == Method::HEAD) && !api && html
+        .any(|v| {
+            v.as_bytes()
+                .windows(HTML.len())
+                .any(|w| w.eq_ignore_ascii_case(HTML))
+        })
 }
 
 /// The 404 page, with the console's Content-Security-Policy (its stylesheet
@@ -91,6 +102,11 @@ mod tests {
             &Method::POST,
             &"/register".parse().unwrap(),
             &browser
+        ));
+        assert!(wants_page(
+            &get,
+            &"/x".parse().unwrap(),
+            &accept("Text/HTML")
         ));
         let json = accept("application/json");
         assert!(!wants_page(&get, &"/register".parse().unwrap(), &json));

@@ -120,7 +120,10 @@ fn add_errors(path: &str, rule: Option<RouteRule>, op: &mut Operation) {
         ));
     }
     if in_query {
-        wanted.push(("400", "`bad_request`: a query parameter cannot be parsed"));
+        wanted.push((
+            "400",
+            "`invalid_query`: a query parameter cannot be parsed, or is unknown",
+        ));
         wanted.push(("422", "a query parameter's validation code"));
     }
     if !public {

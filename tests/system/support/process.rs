@@ -96,6 +96,19 @@ impl HubProcess {
         }
     }
 
+    /// Logs `email` in over REST and returns the answer (`access_token`,
+    /// `refresh_token`, ...).
+    pub async fn login(&self, email: &str, password: &str) -> serde_json::Value {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), 200, "login of {email}");
+        resp.json().await.expect("login answer")
+    }
+
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")

@@ -18,7 +18,7 @@ use crate::{
     error::{Error, Result},
     http::{
         error::ErrorBody,
-        extract::{AppJson, AppQuery, Auth, Meta, Org},
+        extract::{AppJson, Auth, Meta, Org, Query},
     },
     notifications::{
         account_tokens::{self, ResetConfirm, ResetRequest, TokenInput},
@@ -228,7 +228,7 @@ pub struct StatusQuery {
 pub async fn org_notifications(
     State(state): State<AppState>,
     Org(ctx): Org,
-    AppQuery(query): AppQuery<StatusQuery>,
+    Query(query): Query<StatusQuery>,
 ) -> Result<axum::Json<Vec<NotificationView>>> {
     let status = query.status.as_deref().unwrap_or("failed");
     const STATUSES: [&str; 8] = [

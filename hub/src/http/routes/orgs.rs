@@ -12,7 +12,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, AppQuery, Auth, MaybeAuth, Meta, Org},
+        extract::{AppJson, Auth, MaybeAuth, Meta, Org, Query},
     },
     orgs::{
         self, AcceptInviteInput, AcceptedInvite, AuditEntryView, CreatedInvite, InviteView,
@@ -236,7 +236,7 @@ pub struct AuditQuery {
 pub async fn org_audit(
     State(state): State<AppState>,
     Org(ctx): Org,
-    AppQuery(q): AppQuery<AuditQuery>,
+    Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<Vec<AuditEntryView>>> {
     Ok(axum::Json(
         orgs::org_audit(&state, &ctx, q.before, q.limit.unwrap_or(50)).await?,

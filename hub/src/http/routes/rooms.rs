@@ -11,7 +11,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, AppQuery, Auth, Meta, Org, Room},
+        extract::{AppJson, Auth, Meta, Org, Query, Room},
     },
     rooms::{
         self, CreateRoomInput, HistoryPage, PublishInput, Published, RoomList, RoomMemberView,
@@ -67,7 +67,7 @@ pub async fn history(
     Auth(p): Auth,
     Room(ctx): Room,
     Meta(meta): Meta,
-    AppQuery(query): AppQuery<rooms::HistoryQuery>,
+    Query(query): Query<rooms::HistoryQuery>,
 ) -> Result<axum::Json<HistoryPage>> {
     Ok(axum::Json(
         rooms::history(&state, &p, &ctx, query, &meta).await?,

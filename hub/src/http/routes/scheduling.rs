@@ -9,7 +9,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, AppQuery, Auth, Meta, Org},
+        extract::{AppJson, Auth, Meta, Org, Query},
     },
     scheduling::{
         self, AppointmentView, AvailabilityInput, BookInput, CancelInput, ExceptionInput,
@@ -97,7 +97,7 @@ pub async fn add_exception(
 pub async fn search_slots(
     State(state): State<AppState>,
     Org(ctx): Org,
-    AppQuery(q): AppQuery<SlotQuery>,
+    Query(q): Query<SlotQuery>,
 ) -> Result<axum::Json<SlotList>> {
     Ok(axum::Json(scheduling::search_slots(&state, &ctx, q).await?))
 }

@@ -12,7 +12,7 @@ use crate::{
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, AppQuery, Auth, Meta, Org},
+        extract::{AppJson, Auth, Meta, Org, Query},
     },
     state::AppState,
     visits::{
@@ -43,7 +43,7 @@ pub async fn list_visits(
     State(state): State<AppState>,
     Auth(p): Auth,
     Meta(meta): Meta,
-    AppQuery(query): AppQuery<VisitListQuery>,
+    Query(query): Query<VisitListQuery>,
 ) -> Result<axum::Json<Vec<VisitView>>> {
     Ok(axum::Json(
         visits::list_mine(&state, &p, query, &meta).await?,
