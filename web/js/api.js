@@ -237,6 +237,18 @@ export class Session extends EventTarget {
     return this.call(path, { ...opts, method: 'POST', body });
   }
 
+  put(path, body, opts) {
+    return this.call(path, { ...opts, method: 'PUT', body });
+  }
+
+  patch(path, body, opts) {
+    return this.call(path, { ...opts, method: 'PATCH', body });
+  }
+
+  del(path, opts) {
+    return this.call(path, { ...opts, method: 'DELETE' });
+  }
+
   /** Signs out on the server (best effort) and forgets the tokens. */
   async logout() {
     if (this.ended) return;

@@ -88,6 +88,8 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/dom.js", JS),
     asset!("js/live.js", JS),
     asset!("js/login.js", JS),
+    asset!("js/messages.js", JS),
+    asset!("js/shell.js", JS),
     asset!("js/visit-call.js", JS),
     asset!("js/visit-media.js", JS),
     asset!("js/visit.js", JS),
