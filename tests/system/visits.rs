@@ -407,3 +407,45 @@ async fn visit_from_link_to_end_with_every_bad_input_refused() {
         app.stop().await;
     }
 }
+
+/// A pass past its time closes the socket with 4002 ("token expired": redeem the
+/// link again, as docs/protocol.md says), not 4001 ("log in again"), which is
+/// kept for tokens that were never valid.
+#[tokio::test]
+async fn an_expired_pass_is_told_to_refresh_and_a_forged_one_to_authenticate() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        let c = clinic(&app).await;
+        let created = create_visit(&app, &c).await;
+        let url = created["link"]["url"].as_str().unwrap();
+        let pass = app
+            .post(
+                "/api/v1/visit-links/redeem",
+                None,
+                json!({ "token": token_of(url) }),
+            )
+            .await
+            .expect(200)["pass"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Ws::connect(&app.base, &pass).await;
+
+        app.clock
+            .advance_ms((hub::visits::pass::MAX_PASS_SECS + 60) * 1000);
+        assert_eq!(
+            Ws::try_connect(&app.base, &pass).await.err(),
+            Some(Some(4002))
+        );
+        // One changed character in the middle of the signature.
+        let mut forged = pass.clone().into_bytes();
+        let at = forged.len() - 10;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(
+            Ws::try_connect(&app.base, &forged).await.err(),
+            Some(Some(4001))
+        );
+        app.stop().await;
+    }
+}

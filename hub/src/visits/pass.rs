@@ -72,16 +72,36 @@ impl PassSigner {
     /// Signature, algorithm, issuer and audience; expiry against the injected clock.
     /// `None` for anything that is not a live pass.
     pub fn verify(&self, token: &str, now_secs: i64) -> Option<PassClaims> {
+        self.check(token, now_secs).ok()
+    }
+
+    /// Like [`verify`](Self::verify), but says why a pass is refused: a socket
+    /// closes with "token expired" (4002) for a genuine pass past its time, so
+    /// the page redeems its link again, and with 4001 for anything else.
+    pub fn check(&self, token: &str, now_secs: i64) -> Result<PassClaims, PassRefusal> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_exp = false;
         let claims = jsonwebtoken::decode::<PassClaims>(token, &self.decoding, &validation)
-            .ok()?
+            .map_err(|_| PassRefusal::Invalid)?
             .claims;
-        (claims.exp > now_secs).then_some(claims)
+        if claims.exp > now_secs {
+            Ok(claims)
+        } else {
+            Err(PassRefusal::Expired)
+        }
     }
+}
+
+/// Why [`PassSigner::check`] refused a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassRefusal {
+    /// Signed by us for a visit, but past its expiry.
+    Expired,
+    /// Not a pass of ours at all (bad signature, audience or shape).
+    Invalid,
 }
 
 #[cfg(test)]
@@ -95,6 +115,18 @@ mod tests {
         assert_eq!(signer.verify(&token, 1999), Some(claims));
         assert_eq!(signer.verify(&token, 2000), None);
         assert_eq!(PassSigner::new(&[2; 32]).verify(&token, 1500), None);
+    }
+
+    #[test]
+    fn an_expired_pass_is_told_apart_from_a_forged_one() {
+        let signer = PassSigner::new(&[1; 32]);
+        let (token, _) = signer.issue("v", "p", "h", 1000, 2000).unwrap();
+        assert_eq!(signer.check(&token, 2000), Err(PassRefusal::Expired));
+        assert_eq!(
+            PassSigner::new(&[2; 32]).check(&token, 2000),
+            Err(PassRefusal::Invalid)
+        );
+        assert_eq!(signer.check("garbage", 1500), Err(PassRefusal::Invalid));
     }
 
     #[test]

@@ -62,8 +62,14 @@ async fn authenticate_pass(
     token: &str,
     id: RequestId,
 ) -> Result<(Principal, i64, RequestId, Option<PassClaims>), Ending> {
-    let Some(claims) = state.visits.passes.verify(token, state.clock.now_secs()) else {
-        return Err(Some((close::UNAUTHENTICATED, "invalid access token")));
+    let claims = match state.visits.passes.check(token, state.clock.now_secs()) {
+        Ok(claims) => claims,
+        Err(crate::visits::pass::PassRefusal::Expired) => {
+            return Err(Some((close::TOKEN_EXPIRED, "visit pass expired")));
+        }
+        Err(crate::visits::pass::PassRefusal::Invalid) => {
+            return Err(Some((close::UNAUTHENTICATED, "invalid access token")));
+        }
     };
     match crate::visits::pass_standing(state, &claims).await {
         Ok(true) => {}
