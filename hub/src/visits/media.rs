@@ -55,11 +55,30 @@ impl From<MediaFailure> for Error {
                     "the video service is unavailable; retry shortly",
                 )
             }
-            "invalid_sdp" => Error::invalid("sdp", "invalid_sdp", f.message),
-            "invalid_candidate" => Error::invalid("candidate", "invalid_candidate", f.message),
-            "no_offer_pending" => Error::conflict("no_offer_pending", f.message),
-            "unknown_participant" => Error::conflict("not_in_session", f.message),
-            _ => Error::conflict("media_refused", f.message),
+            // The worker's own text may quote the rejected SDP or candidate (which
+            // carry ICE credentials and addresses): clients get a fixed sentence.
+            "invalid_sdp" => Error::invalid(
+                "sdp",
+                "invalid_sdp",
+                "the session description could not be used",
+            ),
+            "invalid_candidate" => Error::invalid(
+                "candidate",
+                "invalid_candidate",
+                "the ICE candidate could not be used",
+            ),
+            "no_offer_pending" => Error::conflict(
+                "no_offer_pending",
+                "no offer from the video service is waiting for an answer",
+            ),
+            "unknown_participant" => Error::conflict(
+                "not_in_session",
+                "this participant is not in the video session; join it first",
+            ),
+            _ => Error::conflict(
+                "media_refused",
+                "the video service refused the request; retry shortly",
+            ),
         }
     }
 }
@@ -384,3 +403,27 @@ fn into_result(reply: Value) -> Result<Value, MediaFailure> {
 
 /// How long a caller should wait between polls of a participant's pending offers.
 pub const PENDING_POLL: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, MediaFailure};
+
+    #[test]
+    fn a_refusal_never_repeats_the_workers_text() {
+        for code in [
+            "invalid_sdp",
+            "invalid_candidate",
+            "no_offer_pending",
+            "unknown_participant",
+            "media_failure",
+        ] {
+            let failure = MediaFailure {
+                code: code.into(),
+                message: "invalid SDP: a=ice-pwd:s3cr3tpassw0rd c=IN IP4 192.0.2.7".into(),
+            };
+            let shown = format!("{:?}", Error::from(failure));
+            assert!(!shown.contains("s3cr3t"), "{code}: {shown}");
+            assert!(!shown.contains("192.0.2.7"), "{code}: {shown}");
+        }
+    }
+}
