@@ -1,13 +1,24 @@
 // The sign-in page: email + password, then a one-time code when the account
 // has MFA on (the API answers `mfa_required`).
 
-import { ApiError, loadStoredSession, login } from './api.js';
+import { ApiError, Session, loadStoredSession, login } from './api.js';
 import { takeFlash } from './dom.js';
+import { homeFor } from './shell.js';
 
-const APP = '/web/app.html';
+/** Each person lands in their own area: portal, console, admin or platform. */
+async function goHome() {
+  const session = await Session.resume();
+  let target = '/web/settings.html';
+  try {
+    if (session) target = homeFor(await session.me());
+  } catch {
+    // The account page still works; it will ask to sign in again if needed.
+  }
+  location.replace(target);
+}
 
 if (loadStoredSession()) {
-  location.replace(APP);
+  goHome();
 }
 
 const form = document.getElementById('login-form');
@@ -52,8 +63,8 @@ form.addEventListener('submit', async (event) => {
   busy(true);
   try {
     await login(email.value.trim(), password.value, needCode ? code.value : undefined);
-    status.textContent = 'Signed in. Opening your rooms…';
-    location.replace(APP);
+    status.textContent = 'Signed in. Opening your home page…';
+    await goHome();
     return;
   } catch (e) {
     busy(false);

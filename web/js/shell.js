@@ -143,12 +143,17 @@ function refuse(me) {
 /**
  * Starts a signed-in page of `area`. Sends a signed-out visitor to the
  * sign-in page, renders the top bar into `#shell-bar`, and refuses the page
- * (returns null) to a person without the area. Otherwise returns
+ * (returns null) to a person without the area (or without any of them when
+ * `area` is a list). Otherwise returns
  * `{session, me, areas, orgs}` where `orgs` are the memberships of the area.
  */
 export async function startShell({ area, page }) {
-  if (!AREAS[area]) throw new Error(`unknown area ${area}`);
-  const session = Session.resume();
+  // A page shared by several areas (the live monitor: admin and platform)
+  // names them all; the person's first matching area is the one shown.
+  const wanted = Array.isArray(area) ? area : [area];
+  for (const a of wanted) if (!AREAS[a]) throw new Error(`unknown area ${a}`);
+  // `resume` may become asynchronous (a refresh through an HttpOnly cookie).
+  const session = await Session.resume();
   if (!session) {
     location.replace('/');
     await new Promise(() => {}); // stop here while the browser navigates
@@ -167,7 +172,8 @@ export async function startShell({ area, page }) {
   }
   const areas = areasFor(me);
   const bar = document.getElementById('shell-bar');
-  if (!areas.has(area)) {
+  area = wanted.find((a) => areas.has(a));
+  if (!area) {
     // Render the bar of the person's own home area, then the refusal.
     const home = HOME_ORDER.find((a) => areas.has(a)) ?? 'account';
     if (bar) renderBar(bar, { area: home, page: null, me, areas, session });
