@@ -120,6 +120,8 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("PUT", "/orgs/{org_id}/providers/{user_id}/availability") => org(CARE_TEAM, false),
         ("POST", "/orgs/{org_id}/providers/{user_id}/exceptions") => org(CARE_TEAM, false),
         ("GET", "/orgs/{org_id}/slots") => org(ANY_MEMBER, false),
+        // Who can be booked: names and zones of the care team with hours.
+        ("GET", "/orgs/{org_id}/providers") => org(ANY_MEMBER, false),
         ("POST", "/orgs/{org_id}/appointments") => org(ROOM_CREATORS, false),
         ("POST", "/orgs/{org_id}/appointments/{appointment_id}/cancel") => {
             org(ROOM_CREATORS, false)

@@ -621,6 +621,32 @@ pub async fn for_recipient(
     rows.iter().map(summary).collect()
 }
 
+/// A user's own notifications with what each was about (its payload, erased
+/// once account mail and visit links are handed over), newest first: the hub
+/// renders their text for the reader.
+pub async fn for_recipient_with_payload(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<(NotificationSummary, serde_json::Value)>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {SUMMARY_COLUMNS}, payload FROM notifications WHERE recipient_id = $1 \
+         ORDER BY created_at DESC LIMIT $2"
+    ));
+    let rows = sqlx::query(sql)
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let payload: String = r.try_get("payload")?;
+            let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
+            Ok((summary(r)?, payload))
+        })
+        .collect()
+}
+
 /// Counts by status (metrics, tests, benchmarks).
 pub async fn count_by_status(pool: &AnyPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM notifications GROUP BY status")

@@ -24,7 +24,7 @@
 //      (visit_stats);
 //   7. the patient leaves: the clinician's page shows it, the others' tiles
 //      of the patient go; the clinician ends the visit and the interpreter
-//      is told "The visit has ended".
+//      is told "This visit has ended".
 //
 // Any console error, failed request or CSP violation fails the run.
 //
@@ -476,9 +476,9 @@ async function main() {
   const end = pages.clinician.locator('#visit-end');
   await end.click();
   await end.click();
-  await waitIn(pages.interpreter, 'the interpreter was not told the visit ended', () => document.getElementById('done-title')?.textContent === 'The visit has ended');
+  await waitIn(pages.interpreter, 'the interpreter was not told the visit ended', () => document.getElementById('done-title')?.textContent === 'This visit has ended');
   await waitIn(pages.clinician, 'the console does not show the visit as ended', () => document.getElementById('visit-meta')?.dataset.state === 'ended');
-  ok('the clinician ended the visit; the interpreter sees "The visit has ended"');
+  ok('the clinician ended the visit; the interpreter sees "This visit has ended"');
 
   step = 'browser console';
   assertNoBrowserProblems();

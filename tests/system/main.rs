@@ -29,6 +29,8 @@ mod notification_texts;
 mod notifications;
 mod orgs;
 mod phi_at_rest;
+mod portal;
+mod portal_browser;
 mod scheduling;
 mod support;
 mod tls;

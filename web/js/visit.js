@@ -1,4 +1,8 @@
-// The patient's (or guest's) video visit page: `/visit#t=<token>`.
+// The patient's (or guest's) video visit page: `/visit#t=<token>` from a
+// link, or `/web/visit.html?id=<visit>` for a signed-in patient joining from
+// the portal (account mode: the socket authenticates with the account, whose
+// part in the visit the hub derives from it being the visit's patient; no
+// link is needed).
 //
 // The link's token travels in the URL fragment, which the browser never sends
 // to a server. The page removes it from the address bar at once, keeps it in
@@ -8,8 +12,9 @@
 // visit_join), the waiting room, and the call once a host admits (see
 // visit-media.js for the signaling, visit-call.js for the call view).
 
-import { ApiError, redeemVisitLink } from './api.js';
-import { el, formatTime } from './dom.js';
+import { ApiError, Session, redeemVisitLink } from './api.js';
+import { el, formatTime, setFlash } from './dom.js';
+import { explain, untilText } from './messages.js';
 import { LevelMeter, listDevices, mediaErrorMessage, openLocalMedia, stopStream } from './devices.js';
 import { LiveClient } from './live.js';
 import { CallView } from './visit-call.js';
@@ -41,6 +46,7 @@ const ui = {
   checkStatus: $('check-status'),
   join: $('join'),
   joinError: $('join-error'),
+  opensAt: $('opens-at'),
   waitingText: $('waiting-text'),
   waitingPosition: $('waiting-position'),
   waitingPreview: $('waiting-preview'),
@@ -71,13 +77,17 @@ function storage() {
 const fragment = new URLSearchParams(location.hash.slice(1));
 history.replaceState(null, '', location.pathname + location.search);
 let linkToken = fragment.get('t');
+/** Account mode: the visit named in the address, joined with the signed-in account. */
+const accountVisitId = linkToken ? null : new URLSearchParams(location.search).get('id');
+/** The signed-in session in account mode. */
+let account = null;
 if (linkToken) {
   try {
     storage()?.setItem(LINK_KEY, linkToken);
   } catch {
     /* storage disabled: a reload then needs the link again */
   }
-} else {
+} else if (!accountVisitId) {
   linkToken = storage()?.getItem(LINK_KEY) ?? null;
 }
 
@@ -132,10 +142,14 @@ function linkErrorText(e) {
     case 'link_invalid':
     case 'invalid_field':
       return 'This visit link is not valid. Check that you opened the whole link from your message, or ask the clinic for a new one.';
+    case 'visit_ended':
+      return 'This visit has ended. Please contact the clinic if you need a new appointment.';
+    case 'visit_not_found':
+      return 'This visit could not be found for your account. Open it again from your appointments.';
     case 'network_error':
       return 'The visit service could not be reached. Check your internet connection and try again.';
     default:
-      return `Something went wrong while opening your visit (${e?.message ?? e}). Please try again.`;
+      return `Your visit could not be opened. ${explain(e)}`;
   }
 }
 
@@ -170,6 +184,7 @@ ui.linkRetry.addEventListener('click', () => start());
 
 async function start() {
   show('loading', { focus: false });
+  if (accountVisitId) return startWithAccount();
   if (!linkToken) {
     linkProblem('This page needs the full link from your visit invitation. Open the link from your message again.');
     return;
@@ -178,13 +193,79 @@ async function start() {
   try {
     await redeem();
   } catch (e) {
+    if (e?.code === 'visit_ended') {
+      endWith('This visit has ended', 'Please contact the clinic if you need a new appointment.');
+      return;
+    }
     linkProblem(linkErrorText(e), { retry: e?.code === 'network_error' || !(e instanceof ApiError) || e.status >= 500 });
     return;
   }
+  await openCheck();
+}
+
+/** Account mode: the visit as the signed-in patient's account sees it (no link, no pass). */
+async function startWithAccount() {
+  ui.loadingStatus.textContent = 'Opening your visit…';
+  account = await Session.resume();
+  if (!account) {
+    setFlash('Please sign in to join your video visit.');
+    location.replace('/');
+    return;
+  }
+  let visit;
+  try {
+    const me = await account.me();
+    visit = await account.get(`/api/v1/visits/${encodeURIComponent(accountVisitId)}`);
+    const mine = visit.participants.find((p) => p.user_id === me.id);
+    if (mine?.role === 'host') {
+      // Hosts admit from the console; this page has no host controls.
+      location.replace(`/web/visits.html#visit=${encodeURIComponent(visit.id)}`);
+      return;
+    }
+    pass = {
+      visit_id: visit.id,
+      display_name: mine?.display_name ?? me.display_name,
+      scheduled_at: visit.scheduled_at,
+      opens_at: visit.opens_at,
+    };
+  } catch (e) {
+    linkProblem(linkErrorText(e), { retry: e?.code === 'network_error' || !(e instanceof ApiError) || e.status >= 500 });
+    return;
+  }
+  if (['ended', 'no_show', 'cancelled'].includes(visit.state)) {
+    endWith(
+      visit.state === 'cancelled' ? 'The visit was cancelled' : 'This visit has ended',
+      'Please contact the clinic if you need a new appointment.',
+    );
+    return;
+  }
+  await openCheck({ live: visit.state === 'live' || visit.state === 'waiting' });
+}
+
+/** The device check, with "Join" held until the waiting room opens. */
+async function openCheck({ live = false } = {}) {
   ui.myName.textContent = pass.display_name || 'a guest';
   ui.visitWhen.textContent = pass.scheduled_at ? `the visit at ${formatTime(pass.scheduled_at)}` : 'your visit';
   show('check');
   await openDevices();
+  if (!live) holdUntilOpen();
+}
+
+let opensTimer = null;
+/** Before `opens_at`: "This visit opens at 10:30 (in 25 minutes)" and no Join yet. */
+function holdUntilOpen() {
+  clearTimeout(opensTimer);
+  const opens = Date.parse(pass?.opens_at ?? '');
+  const wait = opens - Date.now();
+  if (!Number.isFinite(wait) || wait <= 0) {
+    ui.opensAt.hidden = true;
+    ui.join.disabled = false;
+    return;
+  }
+  ui.join.disabled = true;
+  ui.opensAt.hidden = false;
+  ui.opensAt.textContent = `This visit opens at ${formatTime(pass.opens_at)} (${untilText(wait)}). Keep this page open: you can join then.`;
+  opensTimer = setTimeout(holdUntilOpen, Math.max(250, Math.min(wait, 60_000 - (Date.now() % 60_000))));
 }
 
 // ---- camera and microphone check ---------------------------------------------
@@ -208,6 +289,7 @@ async function openDevices() {
   meter.start(stream);
   describeDevices(errors);
   ui.join.disabled = false;
+  if (opensTimer) holdUntilOpen();
 }
 
 function showPreview() {
@@ -303,11 +385,30 @@ ui.retryDevices.addEventListener('click', () => {
 // ---- joining -----------------------------------------------------------------
 
 ui.join.addEventListener('click', () => join());
-ui.rejoin.addEventListener('click', () => {
+ui.rejoin.addEventListener('click', async () => {
   ui.rejoin.hidden = true;
+  // The visit may have ended since we left: then there is nothing to join.
+  if (await visitIsOver()) {
+    endWith('This visit has ended', 'Please contact the clinic if you need a new appointment.');
+    return;
+  }
   show('check');
   openDevices().catch(() => {});
 });
+
+/** Asks the hub whether the visit is over (a left page no longer gets its events). */
+async function visitIsOver() {
+  try {
+    if (account) {
+      const visit = await account.get(`/api/v1/visits/${encodeURIComponent(pass.visit_id)}`);
+      return ['ended', 'no_show', 'cancelled'].includes(visit.state);
+    }
+    await redeem();
+    return false;
+  } catch (e) {
+    return e?.code === 'visit_ended';
+  }
+}
 
 function hostName() {
   const host = session?.visit?.participants?.find((p) => p.role === 'host');
@@ -317,8 +418,10 @@ function hostName() {
 function ensureLive() {
   if (live) return live;
   live = new LiveClient({
-    // With force (the pass was refused or expired), redeem the link again.
+    // With force (the pass was refused or expired), redeem the link again; an
+    // account's socket uses (and with force refreshes) the access token.
     getToken: async ({ force }) => {
+      if (account) return account.accessToken({ force });
       if (force || !pass || Date.parse(pass.expires_at) - Date.now() < 5_000) await redeem();
       return pass.pass;
     },
@@ -331,8 +434,12 @@ function ensureLive() {
       state === 'open' ? 'Connected' : state === 'reconnecting' ? 'Reconnecting…' : state === 'connecting' ? 'Connecting…' : 'Not connected';
   });
   live.addEventListener('authfailed', () => {
-    endWith('This visit link is no longer valid', 'Please ask the clinic for a new link.');
+    if (account) endWith('You are signed out', 'Please sign in again and open the visit from your appointments.');
+    else endWith('This visit link is no longer valid', 'Please ask the clinic for a new link.');
   });
+  if (account) {
+    account.addEventListener('token', (e) => live.refresh(e.detail.access_token).catch(() => {}));
+  }
   live.start();
   return live;
 }
@@ -368,11 +475,11 @@ async function join() {
     ui.join.disabled = false;
     ui.checkStatus.textContent = '';
     if (['declined', 'visit_ended'].includes(e.code)) return; // the phase shows it
-    const allowedAt = e.details?.allowed_at;
+    const allowedAt = e.details?.allowed_at ?? pass?.opens_at;
     ui.joinError.textContent =
       e.code === 'too_early'
-        ? `It is too early to join.${allowedAt ? ` The waiting room opens at ${formatTime(allowedAt)}.` : ''} Please come back closer to the time of your visit.`
-        : `You could not join the visit: ${e.message || e.code}. Please try again.`;
+        ? `It is too early to join.${allowedAt ? ` This visit opens at ${formatTime(allowedAt)} (${untilText(Date.parse(allowedAt) - Date.now())}).` : ''}`
+        : `You could not join the visit. ${explain(e)}`;
     ui.joinError.hidden = false;
   }
 }
@@ -399,7 +506,7 @@ function onPhase({ phase, reason }) {
     case 'ended':
       if (reason === 'cancelled') endWith('The visit was cancelled', 'Please contact the clinic if you need a new appointment.');
       else if (reason === 'no_show') endWith('The visit was closed', 'Please contact the clinic if you need a new appointment.');
-      else endWith('The visit has ended', 'Thank you. You can close this page now.');
+      else endWith('This visit has ended', 'Thank you. You can close this page now.');
       break;
     case 'declined':
       endWith(
@@ -410,7 +517,7 @@ function onPhase({ phase, reason }) {
     case 'failed':
       leaveCall();
       ui.doneTitle.textContent = 'The visit could not be joined';
-      ui.doneText.textContent = `Something went wrong (${reason ?? 'unknown'}). Please try again.`;
+      ui.doneText.textContent = `${explain({ code: reason })} Please try again.`;
       ui.rejoin.hidden = false;
       show('done');
       break;
@@ -463,6 +570,7 @@ function endWith(title, text) {
   stopStream(local.stream);
   local.stream = null;
   clearTimeout(passTimer);
+  clearTimeout(opensTimer);
   session?.close();
   live?.stop();
   try {

@@ -141,7 +141,7 @@ impl VisitSession {
         let loaded = self.load(state, &visit_id).await?;
         let me = self.me(state, &loaded).await?.clone();
         let actor = visits::actor_of(&me);
-        let done = |l: Loaded| Ok(json!({ "visit": l.view() }));
+        let done = |l: Loaded| Ok(json!({ "visit": l.view(&state.visits.policy) }));
         match request {
             VisitRequest::Join { .. } => self.join(state, queue, killer, loaded, me).await,
             VisitRequest::Admit { participant, .. } => {
@@ -300,7 +300,7 @@ impl VisitSession {
         }
         audit_join(state, &after, &me_now).await;
         Ok(json!({
-            "visit": after.view(),
+            "visit": after.view(&state.visits.policy),
             "participant": { "id": me_now.id.as_str(), "role": me_now.role.as_str(), "state": me_now.state.as_str() },
         }))
     }

@@ -74,6 +74,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(scheduling::cancel))
         .routes(routes!(scheduling::reschedule))
         .routes(routes!(scheduling::my_appointments))
+        .routes(routes!(scheduling::list_providers))
         .routes(routes!(scheduling::rotate_feed, scheduling::revoke_feed))
         .routes(routes!(
             notifications::get_settings,

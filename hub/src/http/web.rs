@@ -78,8 +78,10 @@ pub static ASSETS: &[Asset] = &[
     asset!("visit.html", HTML),
     asset!("visits.html", HTML),
     asset!("invite.html", HTML),
+    asset!("portal.html", HTML),
     asset!("favicon.svg", SVG),
     asset!("css/app.css", CSS),
+    asset!("css/portal.css", CSS),
     asset!("js/api.js", JS),
     asset!("js/account.js", JS),
     asset!("js/app.js", JS),
@@ -94,6 +96,12 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/visit-media.js", JS),
     asset!("js/visit.js", JS),
     asset!("js/visits.js", JS),
+    asset!("js/portal/appointments.js", JS),
+    asset!("js/portal/booking.js", JS),
+    asset!("js/portal/inbox.js", JS),
+    asset!("js/portal/portal.js", JS),
+    asset!("js/portal/threads.js", JS),
+    asset!("js/portal/time.js", JS),
 ];
 
 /// Strong validators, one per asset (same order as `ASSETS`).

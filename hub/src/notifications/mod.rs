@@ -7,6 +7,7 @@ pub mod account_tokens;
 pub mod alerts;
 pub mod appointments;
 pub mod contact;
+pub mod inbox;
 pub mod invites;
 pub mod links;
 pub mod referrals;

@@ -66,7 +66,7 @@ pub struct AppointmentView {
     pub rescheduled_from: Option<String>,
 }
 
-fn view(a: store::AppointmentRow) -> AppointmentView {
+pub(super) fn view(a: store::AppointmentRow) -> AppointmentView {
     AppointmentView {
         id: a.id,
         org_id: a.org_id,
@@ -375,17 +375,4 @@ async fn commit(
         }
     }
     Ok(())
-}
-
-/// The caller's upcoming appointments, as patient or provider.
-pub async fn list_mine(state: &AppState, caller: &Principal) -> Result<Vec<AppointmentView>> {
-    let mut conn = state.store.conn().await?;
-    let from = state.clock.now_ms() - 86_400_000;
-    Ok(
-        store::for_user(&mut conn, &state.keyring, &caller.user_id, from)
-            .await?
-            .into_iter()
-            .map(view)
-            .collect(),
-    )
 }

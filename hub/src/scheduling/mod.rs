@@ -9,6 +9,7 @@
 mod appointments;
 mod feed;
 pub mod ical;
+mod lists;
 pub mod slots;
 
 use std::str::FromStr;
@@ -19,9 +20,12 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 pub use appointments::{
-    AppointmentView, BookInput, CancelInput, RescheduleInput, book, cancel, list_mine, reschedule,
+    AppointmentView, BookInput, CancelInput, RescheduleInput, book, cancel, reschedule,
 };
 pub use feed::{FeedLink, calendar_feed, revoke_feed, rotate_feed};
+pub use lists::{
+    AppointmentListQuery, ListedAppointmentView, ProviderView, list_mine, list_providers,
+};
 
 use crate::{
     accounts::{Principal, RequestMeta},
@@ -64,7 +68,7 @@ pub struct TypeInput {
     pub mode: Mode,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TypeView {
     pub id: String,
     pub name: String,

@@ -12,6 +12,7 @@ mod error;
 pub mod invites;
 pub mod mfa;
 pub mod orgs;
+pub mod portal;
 pub mod presence;
 pub mod rooms;
 pub mod scheduling;

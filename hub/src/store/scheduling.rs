@@ -44,7 +44,7 @@ const APPOINTMENT_COLUMNS: &str = "id, org_id, provider_id, patient_id, type_id,
      reason, booked_by, booked_at, cancelled_by, cancelled_at, cancel_reason, rescheduled_from";
 
 /// Decrypts the reasons of an appointment read from the database.
-fn open_appointment(
+pub(super) fn open_appointment(
     keyring: &Keyring,
     mut a: AppointmentRow,
 ) -> Result<AppointmentRow, StoreError> {

@@ -135,7 +135,7 @@ pub async fn create(
     audit::commit_with(tx, &event, state.clock.now_ms()).await?;
     super::publish(state, &loaded, &events).await;
     Ok(CreatedVisit {
-        visit: loaded.view(),
+        visit: loaded.view(&state.visits.policy),
         link,
     })
 }
@@ -342,6 +342,6 @@ pub async fn invite(
     Ok(Invited {
         participant_id: guest.as_str().to_owned(),
         link,
-        visit: after.view(),
+        visit: after.view(&state.visits.policy),
     })
 }

@@ -46,6 +46,8 @@ pub struct Redeemed {
     pub role: String,
     pub display_name: String,
     pub scheduled_at: String,
+    /// From when the participant may enter the waiting room.
+    pub opens_at: String,
     /// The host's name, for "Dr X will let you in".
     pub host_name: String,
 }
@@ -233,7 +235,7 @@ pub async fn redeem(state: &AppState, input: RedeemInput, meta: &RequestMeta) ->
             row.expires_at / 1000,
         )
         .map_err(Error::internal)?;
-    let view = loaded.view();
+    let view = loaded.view(&state.visits.policy);
     let name_of = |id: &str| {
         view.participants
             .iter()
@@ -255,6 +257,7 @@ pub async fn redeem(state: &AppState, input: RedeemInput, meta: &RequestMeta) ->
         role: participant.role.as_str().to_owned(),
         display_name: name_of(&row.participant_id),
         scheduled_at: view.scheduled_at.clone(),
+        opens_at: view.opens_at.clone(),
         host_name,
     })
 }

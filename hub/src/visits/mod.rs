@@ -150,9 +150,11 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn view(&self) -> VisitView {
+    /// The visit as clients see it; `policy` says when its waiting room opens.
+    pub fn view(&self, policy: &VisitPolicy) -> VisitView {
         view(
             &self.visit,
+            policy.join_opens_before_ms,
             &self.row.org_id,
             self.row.appointment_id.as_deref(),
             &self.people,
@@ -296,7 +298,7 @@ pub(crate) async fn publish(
     loaded: &Loaded,
     events: &[signaling::visit::VisitEvent],
 ) {
-    let view = loaded.view();
+    let view = loaded.view(&state.visits.policy);
     for event in events {
         let payload = json!({
             "visit": loaded.row.id,

@@ -70,7 +70,7 @@ pub async fn list_mine(
                 policy::may_take_part_in_visit(p.role == signaling::visit::Role::Host, role)
             });
         if allowed {
-            views.push(loaded.view());
+            views.push(loaded.view(&state.visits.policy));
         }
     }
     drop(conn);
@@ -103,7 +103,7 @@ pub async fn get_one(
         .target("visit", visit_id)
         .details(json!({ "patient_id": loaded.patient_user() }));
     audit::commit_with(tx, &event, state.clock.now_ms()).await?;
-    Ok(loaded.view())
+    Ok(loaded.view(&state.visits.policy))
 }
 
 /// A host cancels a visit that has not ended.
@@ -122,5 +122,5 @@ pub async fn cancel(
         .org(&after.row.org_id)
         .target("visit", visit_id);
     audit::commit_with(tx, &event, state.clock.now_ms()).await?;
-    Ok(after.view())
+    Ok(after.view(&state.visits.policy))
 }

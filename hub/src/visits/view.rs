@@ -14,6 +14,9 @@ pub struct VisitView {
     /// `scheduled`, `waiting`, `live`, `ended`, `no_show` or `cancelled`.
     pub state: String,
     pub scheduled_at: String,
+    /// From when patients and guests may enter the waiting room
+    /// (`visits.join_opens_before_secs` before `scheduled_at`; any time once live).
+    pub opens_at: String,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub participants: Vec<ParticipantView>,
@@ -35,6 +38,7 @@ pub struct ParticipantView {
 /// The visit as clients see it: the state machine's snapshot with display names.
 pub fn view(
     visit: &Visit,
+    opens_before_ms: i64,
     org_id: &str,
     appointment_id: Option<&str>,
     people: &[ParticipantRow],
@@ -52,6 +56,7 @@ pub fn view(
         appointment_id: appointment_id.map(str::to_owned),
         state: visit.state.as_str().to_owned(),
         scheduled_at: rfc3339(visit.scheduled_start_ms),
+        opens_at: rfc3339(visit.scheduled_start_ms - opens_before_ms),
         started_at: visit.started_at_ms.map(rfc3339),
         ended_at: visit.ended_at_ms.map(rfc3339),
         participants: visit

@@ -24,6 +24,7 @@ use crate::{
         account_tokens::{self, ResetConfirm, ResetRequest, TokenInput},
         alerts::{self, AlertInput},
         contact::{self, NotificationSettings, SettingsInput},
+        inbox,
         settings::{self, OrgNotificationSettings},
     },
     state::AppState,
@@ -93,18 +94,36 @@ pub async fn put_settings(
     ))
 }
 
-/// The caller's latest notifications (100), newest first.
+/// One of the caller's own notifications, with its text written for them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxItemView {
+    #[serde(flatten)]
+    pub notification: NotificationView,
+    /// Plain text for the reader, e.g. "Appointment confirmed".
+    pub title: String,
+    /// The notice's first line (in-app notices only; mail and SMS may carry a link
+    /// that is a credential).
+    pub body: Option<String>,
+}
+
+/// The caller's latest notifications (100), newest first, with their text.
 #[utoipa::path(get, path = "/me/notifications", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, body = Vec<NotificationView>)))]
+    responses((status = 200, body = Vec<InboxItemView>)))]
 pub async fn my_notifications(
     State(state): State<AppState>,
     Auth(p): Auth,
-) -> Result<axum::Json<Vec<NotificationView>>> {
-    let mut conn = state.store.conn().await?;
-    let rows = notifier::outbox::for_recipient(&mut conn, &p.user_id, 100)
-        .await
-        .map_err(StoreError::from)?;
-    Ok(axum::Json(rows.into_iter().map(view).collect()))
+) -> Result<axum::Json<Vec<InboxItemView>>> {
+    let items = inbox::for_user(&state, &p.user_id).await?;
+    Ok(axum::Json(
+        items
+            .into_iter()
+            .map(|i| InboxItemView {
+                notification: view(i.summary),
+                title: i.title,
+                body: i.body,
+            })
+            .collect(),
+    ))
 }
 
 /// Confirm an email address with the token from the verification mail.

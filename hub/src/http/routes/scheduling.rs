@@ -12,8 +12,9 @@ use crate::{
         extract::{AppJson, Auth, Meta, Org, Query},
     },
     scheduling::{
-        self, AppointmentView, AvailabilityInput, BookInput, CancelInput, ExceptionInput,
-        ExceptionView, RescheduleInput, SlotList, SlotQuery, TypeInput, TypeView,
+        self, AppointmentListQuery, AppointmentView, AvailabilityInput, BookInput, CancelInput,
+        ExceptionInput, ExceptionView, ListedAppointmentView, ProviderView, RescheduleInput,
+        SlotList, SlotQuery, TypeInput, TypeView,
     },
     state::AppState,
 };
@@ -151,14 +152,29 @@ pub async fn reschedule(
     Ok((StatusCode::CREATED, axum::Json(a)))
 }
 
-/// The caller's upcoming appointments, as patient or provider.
+/// The caller's appointments, as patient or provider (upcoming, and past with `from`).
 #[utoipa::path(get, path = "/appointments", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Vec<AppointmentView>)))]
+    params(AppointmentListQuery),
+    responses((status = 200, body = Vec<ListedAppointmentView>), (status = 422, description = "`invalid_time`, `invalid_range`", body = ErrorBody)))]
 pub async fn my_appointments(
     State(state): State<AppState>,
     Auth(p): Auth,
-) -> Result<axum::Json<Vec<AppointmentView>>> {
-    Ok(axum::Json(scheduling::list_mine(&state, &p).await?))
+    Meta(meta): Meta,
+    Query(query): Query<AppointmentListQuery>,
+) -> Result<axum::Json<Vec<ListedAppointmentView>>> {
+    Ok(axum::Json(
+        scheduling::list_mine(&state, &p, query, &meta).await?,
+    ))
+}
+
+/// The providers members can book, each with the organization's appointment types.
+#[utoipa::path(get, path = "/orgs/{org_id}/providers", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path)), responses((status = 200, body = Vec<ProviderView>)))]
+pub async fn list_providers(
+    State(state): State<AppState>,
+    Org(ctx): Org,
+) -> Result<axum::Json<Vec<ProviderView>>> {
+    Ok(axum::Json(scheduling::list_providers(&state, &ctx).await?))
 }
 
 /// Create or rotate your secret calendar-feed URL (the old one stops working).
