@@ -15,7 +15,9 @@
 //   5. the patient writes to the clinic's care team from the portal's Messages; the
 //      clinician answers from the console and the answer appears on the patient's
 //      phone live, the composer on screen without scrolling past the thread list;
-//   6. axe-core finds nothing on every portal panel at 375 px and at 1280 px.
+//   6. the patient books again, moves the appointment (with a reason) and cancels it
+//      (a confirmation dialog that wants a reason);
+//   7. axe-core finds nothing on every portal panel at 375 px and at 1280 px.
 //
 // Environment: HUB_URL, HB_PATIENT_EMAIL, HB_PATIENT_PASSWORD, HB_PATIENT_NAME,
 // HB_PATIENT_TOTP_SECRET (optional, base32: sign in with a computed code),
@@ -207,8 +209,21 @@ run.main(async () => {
   });
   check(!covered, "a label covers the participant's name on the patient's tile");
   run.ok("no label covers the participant's name");
-  await patient.locator('#leave').click();
-  await waitIn(patient, 'leaving did not show', () => !document.getElementById('done')?.hidden);
+
+  run.begin('the clinician ends the visit; nothing offers Join any more');
+  const end = clinician.locator('#visit-end');
+  await end.click();
+  await end.click();
+  await waitIn(patient, 'the patient was not told the visit ended', () => document.getElementById('done-title')?.textContent === 'This visit has ended');
+  check(await patient.locator('#rejoin').isHidden(), '"Join again" is offered after the end');
+  await patient.reload();
+  await waitIn(patient, 'the reopened visit page does not say it ended', () => document.getElementById('done-title')?.textContent === 'This visit has ended' && !document.getElementById('done').hidden);
+  check(await patient.locator('#join').isHidden(), 'the reopened visit page offers Join after the end');
+  await patient.goto(`${run.base}/web/portal.html#appointments`);
+  await waitIn(patient, 'the portal never finished loading', () => window.__hbPortal?.ready === true);
+  const after = await patient.locator('#appointments').textContent();
+  check(after.includes('This visit has ended') && (await patient.locator('a.join-visit').count()) === 0, `the portal after the visit: ${after}`);
+  run.ok('after the end: "This visit has ended" on the visit page (also reopened) and in the portal, no Join anywhere');
 
   run.begin('the patient writes to the care team from the portal');
   await patient.goto(`${run.base}/web/portal.html#messages`);
@@ -234,7 +249,44 @@ run.main(async () => {
   check(sender === CLINICIAN.name, `the answer is signed "${sender}"`);
   run.ok(`the clinician's answer appeared on the patient's phone live, from ${sender}`);
 
+  run.begin('the patient books again, moves the appointment, then cancels it');
+  await patient.locator('#tab-book').click();
+  await patient.getByRole('button', { name: 'Find free times' }).click();
+  await waitIn(patient, 'no later free times were listed', () => document.querySelectorAll('#slots input[name="slot"]').length >= 2);
+  const first = await patient.locator('#slots input[name="slot"]').nth(0).inputValue();
+  const second = await patient.locator('#slots input[name="slot"]').nth(1).inputValue();
+  await patient.getByRole('button', { name: 'Book this time' }).click();
+  await waitIn(patient, 'the second booking was not confirmed', () => !document.getElementById('book-done').hidden);
+  await patient.locator('#tab-appointments').click();
+  const item = () => patient.locator('#upcoming li.appointment').filter({ hasText: 'Video consultation' }).last();
+  await waitIn(patient, 'the new appointment is not listed', () => document.querySelectorAll('#upcoming li.appointment').length >= 1);
+  await item().getByRole('button', { name: /^Reschedule/ }).click();
+  await waitIn(patient, 'the reschedule form did not open', () => document.getElementById('book-title').textContent.startsWith('Reschedule'));
+  await waitIn(patient, 'no free times to move to', () => document.querySelectorAll('#slots input[name="slot"]').length >= 1);
+  await patient.locator(`#slots input[value="${second}"]`).check();
+  await patient.locator('#book-reason').fill('A clash at work');
+  await patient.getByRole('button', { name: 'Move to this time' }).click();
+  await waitIn(patient, 'the move was not confirmed', () => document.getElementById('book-done').textContent.startsWith('Moved:'));
+  run.ok(`the patient booked ${first} and moved it to ${second}`);
+  await patient.locator('#tab-appointments').click();
+  await waitIn(
+    patient,
+    'the moved appointment is not listed at its new time',
+    (at) => [...document.querySelectorAll('#upcoming li.appointment')].length >= 1 && window.__hbPortal.appointments.list.some((a) => a.starts_at.startsWith(at.slice(0, 16)) && a.status === 'booked'),
+    second,
+  );
+  await item().getByRole('button', { name: /^Cancel/ }).click();
+  await waitIn(patient, 'no confirmation was asked', () => document.getElementById('cancel-dialog').open);
+  await expectAccessible(patient, 'cancel confirmation, 375 px');
+  await patient.locator('#cancel-confirm').click();
+  await waitIn(patient, 'an empty reason was accepted', () => !document.getElementById('cancel-error').hidden);
+  await patient.locator('#cancel-reason').fill('Feeling better');
+  await patient.locator('#cancel-confirm').click();
+  await waitIn(patient, 'the appointment was not cancelled', () => !document.getElementById('cancel-dialog').open && !window.__hbPortal.appointments.list.some((a) => a.status === 'booked' && a.visit_state !== 'ended'));
+  run.ok('the move is listed; cancelling asks for a confirmation and a reason, then the appointment is cancelled');
+
   run.begin('every portal panel is accessible on a phone and on a desktop');
+  await patient.locator('#past-details summary').click();
   await scanPanels(patient, '375 px');
   await patient.setViewportSize(DESKTOP);
   await scanPanels(patient, '1280 px');

@@ -5,8 +5,8 @@
 //! and the clinician answers live (`tests/browser/portal.mjs`). Also the portal's pure
 //! time functions (`tests/browser/portal.test.mjs`, no browser).
 //!
-//! The visit must open during the run: the provider's hours today hold one slot `S` a
-//! few minutes ahead, and the hub is started with `visits.join_opens_before_secs` such
+//! The visit must open during the run: the provider's hours hold two slots a day from
+//! `S`, a few minutes ahead, and the hub is started with `visits.join_opens_before_secs` such
 //! that the waiting room opens about 90 s after start, so the page first says "Opens at
 //! … (in 2 minutes)" and then offers "Join".
 
@@ -36,14 +36,14 @@ fn the_portal_time_functions_pass_their_unit_tests() {
 }
 
 /// The first free slot: the next 5-minute mark at least 4 minutes ahead (or midnight
-/// when the slot would run past it), in UTC.
+/// when the hour of two slots would run past it), in UTC.
 fn first_slot(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     let five = chrono::TimeDelta::minutes(5);
     let slot = (now + chrono::TimeDelta::minutes(4))
         .duration_trunc(five)
         .expect("truncate")
         + five;
-    if slot.hour() == 23 && slot.minute() > 25 {
+    if slot.hour() == 23 {
         (slot.date_naive() + chrono::Days::new(1))
             .and_hms_opt(0, 0, 0)
             .expect("midnight")
@@ -123,11 +123,12 @@ async fn a_patient_books_joins_a_video_visit_from_the_portal_and_messages_the_ca
         201,
     )
     .await;
-    // Hours: the one slot today (UTC), so the first free time is `slot`.
-    // (`first_slot` keeps it within the day: it starts by 23:25.)
+    // Hours: two slots a day from `slot` (UTC), so the first free time is `slot` and
+    // there is another to book and move to later.
+    // (`first_slot` keeps them within the day: they start by 22:55.)
     let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
         [slot.weekday().num_days_from_monday() as usize];
-    let end = slot + chrono::TimeDelta::minutes(30);
+    let end = slot + chrono::TimeDelta::minutes(60);
     let hours: Value = json!({ "time_zone": "UTC", "windows": [{
         "weekday": weekday,
         "start": slot.format("%H:%M").to_string(),
