@@ -174,6 +174,13 @@ run.main(async () => {
   await waitIn(patient, 'the visit never opened', () => !!document.querySelector('#upcoming a.join-visit'), undefined, OPEN_MS);
   run.ok('at visit time the appointment offers "Join video visit"');
 
+  run.begin("the clinicians' visit console is not the patient's");
+  await patient.goto(`${run.base}/web/visits.html`);
+  await patient.waitForURL('**/web/portal.html**', { timeout: STEP });
+  check((await patient.locator('button', { hasText: /Admit|Start the visit/ }).count()) === 0, 'host controls shown to the patient');
+  await waitIn(patient, 'the portal never finished loading', () => window.__hbPortal?.ready === true);
+  run.ok('opening the visits console sends the patient back to the portal, no host controls');
+
   run.begin('the patient opens the visit from the portal (account mode) and joins');
   await patient.locator('#upcoming a.join-visit').click();
   await patient.waitForURL('**/web/visit.html?id=**', { timeout: STEP });

@@ -8,6 +8,7 @@ import { ApiError, Session } from './api.js';
 import { el, formatTime, setFlash } from './dom.js';
 import { mediaErrorMessage, openLocalMedia, stopStream } from './devices.js';
 import { LiveClient } from './live.js';
+import { areasFor, homeFor } from './shell.js';
 import { CallView } from './visit-call.js';
 import { VisitSession, eventKind, eventParticipant, quality, waitingQueue } from './visit-media.js';
 
@@ -189,6 +190,13 @@ init().catch((e) => {
 
 async function init() {
   me = await session.me();
+  // The console is for clinicians: anyone else goes to their own home page
+  // before anything loads (a patient opening her own visit here must never be
+  // offered "Admit"; her visit opens from the portal).
+  if (!areasFor(me).has('console')) {
+    location.replace(homeFor(me));
+    return;
+  }
   ui.whoamiName.textContent = me.display_name;
   ui.whoami.dataset.userId = me.id;
   ui.whoami.hidden = false;
