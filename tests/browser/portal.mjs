@@ -22,10 +22,12 @@
 // Environment: HUB_URL, HB_PATIENT_EMAIL, HB_PATIENT_PASSWORD, HB_PATIENT_NAME,
 // HB_PATIENT_TOTP_SECRET (optional, base32: sign in with a computed code),
 // HB_CLINICIAN_EMAIL, HB_CLINICIAN_PASSWORD, HB_CLINICIAN_NAME, HB_ORG_NAME;
-// optional CHROMIUM_PATH, HB_ARTIFACTS_DIR, HB_STEP_TIMEOUT_MS (default 20000),
+// optional CHROMIUM_PATH, HB_ARTIFACTS_DIR, HB_SCREENSHOTS_DIR (screenshots of every panel), HB_STEP_TIMEOUT_MS (default 20000),
 // HB_OPEN_TIMEOUT_MS (how long the visit may take to open; default 180000).
 
 import { createHmac } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Run, check, env, expectAccessible, signIn } from './lib/harness.mjs';
 
 const run = new Run('portal');
@@ -37,6 +39,9 @@ const ORG = env('HB_ORG_NAME');
 const PATIENT = { email: env('HB_PATIENT_EMAIL'), password: env('HB_PATIENT_PASSWORD'), name: env('HB_PATIENT_NAME') };
 const CLINICIAN = { email: env('HB_CLINICIAN_EMAIL'), password: env('HB_CLINICIAN_PASSWORD'), name: env('HB_CLINICIAN_NAME') };
 const TOTP_SECRET = process.env.HB_PATIENT_TOTP_SECRET || '';
+/** Optional: where to save a screenshot of every portal panel at both sizes. */
+const SHOTS = process.env.HB_SCREENSHOTS_DIR || '';
+if (SHOTS) mkdirSync(SHOTS, { recursive: true });
 
 /** RFC 6238 code (SHA-1, 30 s, 6 digits) for a base32 secret. */
 function totpCode(secret, now = Date.now()) {
@@ -106,6 +111,7 @@ async function scanPanels(page, size) {
     await page.locator(`#tab-${panel}`).click();
     await waitIn(page, `the ${panel} panel did not show`, (p) => !document.getElementById(p).hidden, panel);
     await expectAccessible(page, `portal ${panel} at ${size}`);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, `portal-${panel}-${size.replace(' ', '')}.png`), fullPage: true });
   }
   run.ok(`axe-core: no violation on the four portal panels at ${size}`);
 }

@@ -68,7 +68,10 @@ export class Appointments {
       el('p', { class: 'appointment-where hint' }, `${kind} · ${a.org_name}`),
     ]);
     if (a.status !== 'booked') {
-      li.append(el('p', { class: 'appointment-status' }, a.rescheduled_from || a.cancel_reason ? 'Cancelled or moved' : 'Cancelled'));
+      // A reschedule keeps the old appointment as cancelled; the new one names it.
+      const movedTo = this.list.find((b) => b.rescheduled_from === a.id);
+      const status = movedTo ? `Moved to ${slotText(movedTo.starts_at, null, zone, now, locale)}` : 'Cancelled';
+      li.append(el('p', { class: 'appointment-status' }, status));
       return li;
     }
     if (!upcoming) {
@@ -91,7 +94,7 @@ export class Appointments {
       cancel.addEventListener('click', () => this.#askCancel(a, when));
       actions.append(move, cancel);
     }
-    li.append(actions);
+    if (actions.childElementCount) li.append(actions);
     return li;
   }
 

@@ -40,7 +40,12 @@ export class Threads {
       e.preventDefault();
       this.#start($('new-thread-org').value);
     });
-    const orgs = ctx.orgs ?? [];
+  }
+
+  /** "Start a conversation with" offers the clinics the patient has no thread with yet. */
+  #renderStart() {
+    const open = new Set(this.rooms.filter((r) => r.kind === 'direct').map((r) => r.org_id));
+    const orgs = (this.ctx.orgs ?? []).filter((o) => !open.has(o.org_id));
     $('new-thread-org').replaceChildren(...orgs.map((o) => el('option', { value: o.org_id }, o.org_name)));
     $('new-thread').hidden = orgs.length === 0;
   }
@@ -88,6 +93,7 @@ export class Threads {
     });
     $('threads').replaceChildren(...items);
     $('threads-empty').hidden = this.rooms.length > 0;
+    this.#renderStart();
     const total = this.rooms.reduce((n, r) => n + (r.id === this.current?.id ? 0 : r.unread ?? 0), 0);
     $('messages-unread').hidden = total === 0;
     $('messages-unread').textContent = total ? `${total}` : '';
