@@ -18,6 +18,7 @@ pub mod fd_limit;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod monitor;
 pub mod notifications;
 pub mod orgs;
 pub mod policy;

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub ws_deliveries: Counter,
     /// Times a room feed read missed events from the database.
     pub feed_catch_ups: Counter,
+    /// The live monitor's figures, read at scrape time (hub/src/monitor/metrics.rs).
+    pub monitor: crate::monitor::metrics::MonitorMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -124,6 +126,7 @@ impl Metrics {
             })
             .set(1);
         registry.register("build_info", "Version and backends of this node", build);
+        let monitor = crate::monitor::metrics::MonitorMetrics::register(&mut registry);
         Self {
             registry: Arc::new(registry),
             http_requests,
@@ -133,6 +136,7 @@ impl Metrics {
             ws_closes,
             ws_deliveries,
             feed_catch_ups,
+            monitor,
         }
     }
 

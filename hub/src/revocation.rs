@@ -17,4 +17,6 @@ pub async fn enforce(state: &AppState, change: &MembershipChange) {
         rooms::announce_removal(state, room, &change.user_id).await;
     }
     visits::end_access(state, &change.org_id, &change.user_id, change.role).await;
+    // A demoted or removed admin stops watching the organization's live monitor.
+    crate::monitor::rights_changed(state, &change.user_id).await;
 }

@@ -234,6 +234,7 @@ impl Server {
         let (stop_notifier, notifier_stopped) = tokio::sync::watch::channel(false);
         let notifier = state.notifications.spawn(notifier_stopped);
         let visit_stats = crate::visits::spawn_stats_loop(state.clone());
+        let monitor = crate::monitor::spawn(state.clone());
         let checkpoints = state.audit.clone().spawn(
             state.store.clone(),
             state.clock.clone(),
@@ -242,9 +243,12 @@ impl Server {
         // Open sockets are not requests: tell them to move to another node (1001)
         // when shutdown begins rather than letting the drain deadline cut them.
         let gateway = state.gateway.clone();
+        let leaving = state.clone();
         let shutdown = async move {
             shutdown.await;
             gateway.shut_down();
+            // The other nodes' monitors show this node leaving, not dying.
+            crate::monitor::announce_leaving(&leaving, false).await;
         };
         let app = http::app(self.state.clone());
         let tls = match &state.config.tls {
@@ -287,12 +291,16 @@ impl Server {
         heartbeat.abort();
         session_listener.abort();
         visit_stats.abort();
+        for task in monitor {
+            task.abort();
+        }
         // Let the notifier finish the hand-offs in flight before the pool closes.
         stop_notifier.send_replace(true);
         if let Some(notifier) = notifier {
             let _ = tokio::time::timeout(Duration::from_secs(DRAIN_SECS), notifier).await;
         }
         state.gateway.presence.clear(&state).await;
+        crate::monitor::announce_leaving(&state, true).await;
         // The last rows written before the stop are checkpointed too.
         checkpoints.abort();
         state

@@ -24,6 +24,11 @@
 //   protocolerror {error}                      an error frame with id null
 //   visit     a `visit_*` push (docs/visits.md), the whole frame: visit_event,
 //             visit_admitted, visit_signal, visit_media, visit_stats
+//   monitor   a live monitor snapshot (the whole `monitor` push), after `monitor()`
+//   monitorended {reason}                       the server ended the watch (the
+//             admin right was taken away); it is not asked for again
+//   monitorerror {error}                        the watch asked for on (re)connect
+//             was refused (LiveError)
 //
 // The token from `getToken` may be an account's access token or a visit pass
 // (POST /api/v1/visit-links/redeem): the auth reply then carries `visit_id`,
@@ -99,6 +104,8 @@ export class LiveClient extends EventTarget {
     this.openWaiters = [];
     /** Whether to ask for the user's personal events (notices) on every connect. */
     this.userEvents = false;
+    /** The live monitor watched, `{org}` (org null: everything), asked again on every connect. */
+    this.monitorScope = null;
     this.onOnline = () => {
       if (this.state === 'reconnecting') this.#reconnectNow();
     };
@@ -192,6 +199,11 @@ export class LiveClient extends EventTarget {
     this.#startPing(ws);
     for (const w of this.openWaiters.splice(0)) w.resolve();
     if (this.userEvents) this.#send(ws, { type: 'notifications' }).catch(() => {});
+    if (this.monitorScope) {
+      this.#send(ws, { type: 'monitor', ...monitorFields(this.monitorScope.org) }).catch((error) => {
+        if (error.code !== 'disconnected' && error.code !== 'stopped') this.#emit('monitorerror', { error });
+      });
+    }
     // Re-subscribe every room with `since`, then re-send what was not acknowledged.
     await Promise.all(
       [...this.rooms.keys()].map((room) => this.#subscribe(room).catch(() => {})),
@@ -441,6 +453,16 @@ export class LiveClient extends EventTarget {
       this.#emit('visit', frame);
       return;
     }
+    if (frame.type === 'monitor') {
+      // Live monitor snapshots (docs/protocol.md, `monitor`), every 2 s.
+      this.#emit('monitor', frame);
+      return;
+    }
+    if (frame.type === 'monitor_ended') {
+      this.monitorScope = null;
+      this.#emit('monitorended', { reason: frame.reason ?? 'access_ended' });
+      return;
+    }
     if (frame.type === 'user_event') {
       // Personal events (notices, appointment changes): live only; the list of
       // record is GET /api/v1/me/notifications.
@@ -597,6 +619,30 @@ export class LiveClient extends EventTarget {
   ping() {
     return this.request('ping');
   }
+
+  // ---- live monitor ----------------------------------------------------
+
+  /**
+   * Watches the live monitor of organization `org` (null: everything, for a platform
+   * admin); the watch is asked for again after every reconnect. Snapshots arrive as
+   * `monitor` events. Resolves with the reply when connected (null otherwise: the
+   * request goes out once the socket opens).
+   */
+  async monitor(org = null) {
+    this.monitorScope = { org };
+    if (this.state !== 'open') return null;
+    return this.request('monitor', monitorFields(org));
+  }
+
+  /** Stops watching the monitor. */
+  async monitorStop() {
+    this.monitorScope = null;
+    if (this.state === 'open') await this.request('monitor_stop').catch(() => {});
+  }
+}
+
+function monitorFields(org) {
+  return org ? { org } : {};
 }
 
 function newRoomState() {

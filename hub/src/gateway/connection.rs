@@ -57,6 +57,7 @@ struct Connection {
 /// Why the loop ended: the close frame to send, if any.
 type Ending = Option<(u16, &'static str)>;
 
+mod monitor_requests;
 mod outbound;
 mod rights;
 mod room_requests;
@@ -85,6 +86,13 @@ pub async fn serve(state: AppState, mut socket: WebSocket) {
     };
     let ending = match authenticated {
         Ok((principal, expires_at, auth_id, pass)) => {
+            // Counted in the monitor's census while the socket is open.
+            let _census = Box::pin(crate::monitor::count_socket(
+                &state,
+                &principal,
+                pass.as_ref(),
+            ))
+            .await;
             let mut visit = VisitSession::new(match pass {
                 Some(claims) => VisitIdentity::Pass(claims),
                 None => VisitIdentity::Account(principal.user_id.as_str().into()),
@@ -352,6 +360,7 @@ impl Connection {
         if let Some(task) = self.user_events.take() {
             task.abort();
         }
+        self.gateway.monitor.watchers.unwatch(self.id);
         let rooms: Vec<Arc<str>> = self.rooms.drain().map(|(r, _)| r).collect();
         for room in rooms {
             self.gateway.leave(&room, self.id);
@@ -408,6 +417,8 @@ impl Connection {
             Request::Read { room, offset } => self.read(&room, offset).await,
             Request::Presence { room } => self.presence(&room).await,
             Request::Notifications => self.user_events().await,
+            Request::Monitor { org } => self.monitor(org.as_deref()).await,
+            Request::MonitorStop => self.monitor_stop(),
             Request::Ping => Ok(json!({})),
         };
         Some(match result {

@@ -73,6 +73,8 @@ pub struct Gateway {
     pub node_id: String,
     feeds: Mutex<HashMap<Arc<str>, Arc<RoomFeed>>>,
     pub presence: Arc<Presence>,
+    /// The live monitor: this node's census of sockets and its watchers.
+    pub monitor: Arc<crate::monitor::Monitor>,
     /// Account sockets by user, to close them when their sessions end.
     pub sessions: sessions::SessionSockets,
     buckets: Mutex<HashMap<Arc<str>, TokenBucket>>,
@@ -87,6 +89,7 @@ impl Gateway {
         let node_id = uuid::Uuid::now_v7().to_string();
         Arc::new(Self {
             presence: Arc::new(Presence::new(&node_id)),
+            monitor: Arc::new(crate::monitor::Monitor::new(&node_id)),
             sessions: sessions::SessionSockets::default(),
             node_id,
             feeds: Mutex::new(HashMap::new()),

@@ -104,6 +104,13 @@ pub enum Request {
     /// Start receiving this user's personal events: notices and appointment
     /// changes (`user_event` pushes).
     Notifications,
+    /// Start (or re-scope) the live monitor: a snapshot every 2 s for one
+    /// organization, or everything for a platform admin (`org` absent).
+    Monitor {
+        org: Option<String>,
+    },
+    /// Stop the live monitor on this socket.
+    MonitorStop,
     /// A video visit request (docs/visits.md).
     Visit(super::visit_protocol::VisitRequest),
     Ping,
@@ -124,6 +131,16 @@ struct TokenFields {
     #[serde(rename = "type")]
     _type: Value,
     token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MonitorFields {
+    #[serde(rename = "id")]
+    _id: Value,
+    #[serde(rename = "type")]
+    _type: Value,
+    org: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +202,13 @@ pub fn parse(text: &str) -> (Option<RequestId>, Result<Request, ProtocolError>) 
         "notifications" => match value.as_object().map(|o| o.len()) {
             Some(2) => Ok(Request::Notifications),
             _ => Err(invalid("notifications takes no fields")),
+        },
+        "monitor" => crate::error_text::from_json_value::<MonitorFields>(value)
+            .map_err(shape)
+            .map(|f| Request::Monitor { org: f.org }),
+        "monitor_stop" => match value.as_object().map(|o| o.len()) {
+            Some(2) => Ok(Request::MonitorStop),
+            _ => Err(invalid("monitor_stop takes no fields")),
         },
         "subscribe" | "unsubscribe" | "publish" | "edit" | "delete" | "typing" | "read"
         | "presence" => crate::error_text::from_json_value::<RoomFields>(value)

@@ -25,6 +25,7 @@ pub fn spawn_stats_loop(state: AppState) -> tokio::task::JoinHandle<()> {
                 if participants.is_empty() {
                     continue;
                 }
+                crate::monitor::bus::share_visit_stats(&state, &visit, &participants).await;
                 let _ = state
                     .bus
                     .publish(Event {

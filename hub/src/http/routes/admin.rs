@@ -32,6 +32,7 @@ pub async fn disable_user(
     // visits (media torn down, the others see them go).
     sessions::announce_ended(&state, &user_id, Ended::All).await;
     crate::visits::end_account(&state, &user_id).await;
+    crate::monitor::rights_changed(&state, &user_id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -46,6 +46,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     {
         return Error::Unauthenticated.into_response();
     }
+    crate::monitor::metrics::refresh(&state).await;
     (
         [(
             header::CONTENT_TYPE,
