@@ -108,9 +108,24 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("DELETE", "/rooms/{room_id}/members/{user_id}") => Room {
             or_care_team: false,
         },
+        // The referring side: care-team members of the room from the owning
+        // organization (`may_refer_room`).
         ("POST", "/rooms/{room_id}/referrals") => Room {
             or_care_team: false,
         },
+        ("GET", "/rooms/{room_id}/referrals") => Room {
+            or_care_team: false,
+        },
+        ("DELETE", "/rooms/{room_id}/referrals/{referral_id}") => Room {
+            or_care_team: false,
+        },
+        // The receiving side: its clinicians and admins see and answer what was
+        // sent to their organization; the operator does not (clinical data).
+        ("GET", "/orgs/{org_id}/referrals") => org(CARE_TEAM, false),
+        ("POST", "/orgs/{org_id}/referrals/{referral_id}/accept") => org(CARE_TEAM, false),
+        ("POST", "/orgs/{org_id}/referrals/{referral_id}/decline") => org(CARE_TEAM, false),
+        // Where the organization's care team may refer a case: names only.
+        ("GET", "/orgs/{org_id}/referral-targets") => org(CARE_TEAM, false),
 
         // Scheduling. Appointment types and slots are visible to every member
         // (patients book); who may change what is `may_*` below.
@@ -287,9 +302,25 @@ pub fn may_change_appointment(actor: Option<Role>, actor_id: &str, patient_id: &
     may_book_for(actor, actor_id, patient_id)
 }
 
-/// May the caller refer the room's case to another organization?
-pub fn may_refer_room(ctx: &RoomStanding) -> bool {
-    ctx.member && ctx.care_team()
+/// May the caller refer the room's case to another organization, or see and
+/// withdraw its referrals? A care-team member of the room who is a clinician or
+/// admin of the organization owning it (`owner_role`): a referred organization
+/// does not pass the case on.
+pub fn may_refer_room(ctx: &RoomStanding, owner_role: Option<Role>) -> bool {
+    ctx.member && matches!(owner_role, Some(Role::Admin | Role::Clinician))
+}
+
+/// May someone with `role` in the receiving organization accept or decline a
+/// referral to it?
+pub fn may_answer_referral(role: Option<Role>) -> bool {
+    matches!(role, Some(Role::Admin | Role::Clinician))
+}
+
+/// May someone with `role` in the receiving organization be brought into a
+/// referred case when it is accepted? Its care team only: never a patient, guest
+/// or analyst of that organization.
+pub fn may_join_referred_case(role: Option<Role>) -> bool {
+    matches!(role, Some(Role::Admin | Role::Clinician))
 }
 
 /// May an account keep its part in a visit of an organization where it now holds

@@ -177,15 +177,15 @@ fn text(template: &str, locale: &str) -> Option<Text> {
         ),
         ("room.referral", "es") => t(
             "Nueva derivación",
-            "{org} ha derivado un caso a su organización.",
+            "{org} ha derivado un caso a su organización; acéptelo o rechácelo en la consola.",
         ),
         ("room.referral", "pt") => t(
             "Novo encaminhamento",
-            "{org} encaminhou um caso para a sua organização.",
+            "{org} encaminhou um caso para a sua organização; aceite ou recuse na consola.",
         ),
         ("room.referral", _) => t(
             "New referral",
-            "{org} referred a case to your organization.",
+            "{org} referred a case to your organization; accept or decline it in the console.",
         ),
         ("account.register_attempt", "es") => t(
             "Intento de registro con su correo",

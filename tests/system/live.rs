@@ -397,29 +397,47 @@ async fn referral_brings_in_another_organization_and_removal_ends_delivery() {
             .post(&refer, Some(&a.1), json!({ "org_id": cardio_org }))
             .await
             .expect(201);
-        assert_eq!(referred["orgs"].as_array().map(Vec::len), Some(2));
+        assert_eq!(referred["status"], "pending");
         app.post(&refer, Some(&a.1), json!({ "org_id": cardio_org }))
             .await
             .expect_error(409, "already_referred");
-        // The referring side cannot add the referred organization's people (nor
-        // tell them from strangers): same 404 as for an unknown user.
-        app.post(
-            &format!("/api/v1/rooms/{room_id}/members"),
-            Some(&a.1),
-            json!({ "user_id": cardio }),
-        )
-        .await
-        .expect_error(404, "not_found");
         // The referred organization sees the referral in its own audit trail.
         assert_eq!(app.audited("room.referral_received").await, 1);
-        // Now the cardiologist joins the case and reads it.
+        // A pending referral gives the cardiologist nothing yet.
         app.post(
             &format!("/api/v1/rooms/{room_id}/members"),
             Some(&cardio_token),
             json!({ "user_id": cardio }),
         )
         .await
-        .expect(201);
+        .expect_error(403, "forbidden");
+        // Cardiology accepts, bringing its cardiologist in (tests/system/referrals.rs
+        // covers the choices); the case now has two organizations.
+        let referral_id = referred["id"].as_str().unwrap();
+        app.post(
+            &format!("/api/v1/orgs/{cardio_org}/referrals/{referral_id}/accept"),
+            Some(&cardio_token),
+            json!({ "member_ids": [cardio] }),
+        )
+        .await
+        .expect(200);
+        let room_now = app
+            .get(&format!("/api/v1/rooms/{room_id}"), Some(&a.1))
+            .await
+            .expect(200);
+        assert_eq!(room_now["orgs"].as_array().map(Vec::len), Some(2));
+        // The referring side cannot add the referred organization's people (nor
+        // tell them from strangers): same 404 as for an unknown user.
+        let colleague = app
+            .account("d@cardio.test", Role::Clinician, Some("Cardiology"))
+            .await;
+        app.post(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            Some(&a.1),
+            json!({ "user_id": colleague }),
+        )
+        .await
+        .expect_error(404, "not_found");
         app.get(
             &format!("/api/v1/rooms/{room_id}/messages"),
             Some(&cardio_token),
@@ -473,7 +491,7 @@ async fn referral_brings_in_another_organization_and_removal_ends_delivery() {
         .expect(204);
         // Every change is audited, once.
         assert_eq!(app.audited("room.refer").await, 1, "room.refer");
-        assert_eq!(app.audited("room.member.add").await, 2, "room.member.add");
+        assert_eq!(app.audited("room.member.add").await, 1, "room.member.add");
         assert_eq!(
             app.audited("room.member.remove").await,
             1,

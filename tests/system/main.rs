@@ -35,6 +35,8 @@ mod orgs;
 mod phi_at_rest;
 mod portal;
 mod portal_browser;
+mod referrals;
+mod referrals_cluster;
 mod scheduling;
 mod support;
 mod tls;

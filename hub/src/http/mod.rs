@@ -30,7 +30,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{admin, auth, health, me, notifications, orgs, rooms, scheduling, visits};
+use routes::{admin, auth, health, me, notifications, orgs, referrals, rooms, scheduling, visits};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -62,7 +62,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::history, rooms::publish))
         .routes(routes!(rooms::add_member))
         .routes(routes!(rooms::remove_member))
-        .routes(routes!(rooms::refer))
+        .routes(routes!(referrals::refer, referrals::room_referrals))
+        .routes(routes!(referrals::withdraw))
+        .routes(routes!(referrals::incoming))
+        .routes(routes!(referrals::accept))
+        .routes(routes!(referrals::decline))
+        .routes(routes!(referrals::targets))
         .routes(routes!(scheduling::list_types, scheduling::create_type))
         .routes(routes!(
             scheduling::get_availability,

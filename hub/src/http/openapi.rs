@@ -43,6 +43,7 @@ use crate::policy::{self, RouteRule};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "scheduling", description = "Appointment types, providers' hours, free slots and appointments"),
         (name = "rooms", description = "Case rooms, direct threads and their history; live traffic is on /ws (docs/protocol.md)"),
+        (name = "referrals", description = "Referral of a case to another organization, which accepts (choosing who joins) or declines"),
         (name = "visits", description = "Video visits: create, invite, links, passes; signaling is on /ws (docs/visits.md)"),
     )
 )]

@@ -1,5 +1,5 @@
 //! The in-app notice that tells a referred organization's admins a case was
-//! referred to them, queued in the referral's transaction. It names the
+//! referred to them (and waits for their answer), queued in the referral's transaction. It names the
 //! referring organization only: no patient, no clinical detail.
 
 use notifier::outbox::{self, Category, Delivery, NewNotification};
@@ -12,10 +12,10 @@ use crate::{
 
 pub const TEMPLATE: &str = "room.referral";
 
-/// Queues the notice for every admin of `to_org_id`.
+/// Queues the notice for every admin of `to_org_id`, about referral `referral_id`.
 pub async fn queue(
     conn: &mut Conn,
-    room_id: &str,
+    referral_id: &str,
     from_org_id: &str,
     to_org_id: &str,
     now: i64,
@@ -34,13 +34,13 @@ pub async fn queue(
         outbox::enqueue(
             conn,
             &NewNotification {
-                idempotency_key: format!("{TEMPLATE}:{room_id}:{to_org_id}:{admin}"),
+                idempotency_key: format!("{TEMPLATE}:{referral_id}:{admin}"),
                 recipient_id: admin,
                 org_id: Some(to_org_id.to_owned()),
                 category: Category::Messages,
                 template: TEMPLATE.into(),
                 payload: json!({ "org": from }),
-                subject_ref: Some(room_id.to_owned()),
+                subject_ref: Some(referral_id.to_owned()),
                 delivery: Delivery::InApp,
                 due_at: now,
                 expires_at: None,

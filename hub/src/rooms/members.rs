@@ -1,5 +1,4 @@
-//! Joining, adding, removing and leaving, and referral of a case to another
-//! organization.
+//! Joining, adding, removing and leaving (referrals are `referrals`).
 
 use serde_json::json;
 
@@ -9,9 +8,9 @@ use crate::{
     audit::{self, AuditEvent, Outcome},
     bus::Event,
     error::{Error, Result},
-    notifications, policy,
+    policy,
     state::AppState,
-    store::{orgs, rooms},
+    store::rooms,
 };
 
 /// The bus kind telling gateways that a member left or was removed: their
@@ -65,6 +64,7 @@ pub async fn add_member(
         now,
     )
     .await?;
+    super::activity::room_added(state, room_id, user_id).await;
     Ok(member_view(member))
 }
 
@@ -108,6 +108,7 @@ pub async fn remove_member(
     )
     .await?;
     announce_removal(state, room_id, user_id).await;
+    super::activity::room_removed(state, room_id, user_id).await;
     Ok(())
 }
 
@@ -124,61 +125,4 @@ pub async fn announce_removal(state: &AppState, room_id: &str, user_id: &str) {
         // request or session check (membership is read there) rather than at once.
         tracing::warn!(error = %e, "member removal not announced");
     }
-}
-
-/// Refers the case to another organization: its clinicians and admins may then
-/// join the room, and room members may add them.
-pub async fn refer(
-    state: &AppState,
-    caller: &Principal,
-    ctx: &RoomContext,
-    org_id: &str,
-    meta: &RequestMeta,
-) -> Result<super::RoomView> {
-    if !policy::may_refer_room(&ctx.standing) {
-        return Err(Error::Forbidden);
-    }
-    if ctx.room.kind != "case" {
-        return Err(Error::conflict(
-            "not_a_case",
-            "only case rooms can be referred to another organization",
-        ));
-    }
-    let room_id = &ctx.room.id;
-    let now = state.clock.now_ms();
-    let mut tx = state.store.begin_write().await?;
-    if uuid::Uuid::parse_str(org_id).is_err() || orgs::by_id(&mut tx, org_id).await?.is_none() {
-        return Err(Error::NotFound("organization"));
-    }
-    if !rooms::insert_org(&mut tx, room_id, org_id, "referred", &caller.user_id, now).await? {
-        return Err(Error::conflict(
-            "already_referred",
-            "this organization already takes part in the room",
-        ));
-    }
-    // The referred organization's admins are told in-app, and both sides see the
-    // referral in their audit trail.
-    notifications::referrals::queue(&mut tx, room_id, &ctx.room.org_id, org_id, now).await?;
-    audit::append(
-        &mut tx,
-        &AuditEvent::new("room.referral_received", Outcome::Success)
-            .actor(Some(&caller.user_id), meta.ip.as_deref())
-            .org(org_id)
-            .target("room", room_id)
-            .details(json!({ "from_org_id": ctx.room.org_id, "patient_id": ctx.room.patient_id })),
-        now,
-    )
-    .await?;
-    audit::commit_with(
-        tx,
-        &AuditEvent::new("room.refer", Outcome::Success)
-            .actor(Some(&caller.user_id), meta.ip.as_deref())
-            .org(&ctx.room.org_id)
-            .target("room", room_id)
-            .details(json!({ "to_org_id": org_id, "patient_id": ctx.room.patient_id })),
-        now,
-    )
-    .await?;
-    state.notifications.wake();
-    super::get(state, room_id).await
 }

@@ -128,6 +128,7 @@ pub async fn publish(
     .await?;
     tx.commit().await.map_err(Error::internal)?;
     announce(state, &epoch, &row).await;
+    super::activity::on_message(state, room_id, sender_id, seq);
     Ok(Published {
         duplicate: false,
         event: stream_event(&state.keyring, &epoch, &row)?,

@@ -6,8 +6,10 @@
 //! organization) was decided by `policy` before these functions run; the
 //! content rules (who may add whom) are `policy::may_*` calls here.
 
+pub mod activity;
 mod members;
 mod messages;
+pub mod referrals;
 mod stream;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ use utoipa::ToSchema;
 
 pub use crate::domain::RoomKind;
 
-pub use members::{MEMBER_REMOVED, add_member, announce_removal, refer, remove_member};
+pub use members::{MEMBER_REMOVED, add_member, announce_removal, remove_member};
 pub use messages::{
     EditInput, HistoryPage, HistoryQuery, MessageView, PublishInput, Published, delete_message,
     edit_message, history, publish, validate_body, validate_client_id,
@@ -267,6 +269,9 @@ pub async fn create(
         now,
     )
     .await?;
+    for m in &members {
+        activity::room_added(state, &row.id, m).await;
+    }
     get(state, &row.id).await
 }
 

@@ -14,6 +14,7 @@ pub mod mfa;
 pub mod orgs;
 pub mod portal;
 pub mod presence;
+pub mod referrals;
 pub mod rooms;
 pub mod scheduling;
 pub mod seal_backfill;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod me;
 pub mod notifications;
 pub mod orgs;
+pub mod referrals;
 pub mod rooms;
 pub mod scheduling;
 pub mod visits;

@@ -132,26 +132,3 @@ pub async fn remove_member(
     rooms::remove_member(&state, &p, &ctx, &path.1, &meta).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReferralInput {
-    /// The organization the case is referred to.
-    pub org_id: String,
-}
-
-/// Refer the case to another organization; its clinicians may then join.
-#[utoipa::path(post, path = "/rooms/{room_id}/referrals", tag = "rooms", security(("bearer" = [])),
-    params(("room_id" = String, Path)), request_body = ReferralInput,
-    responses((status = 201, body = RoomView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, description = "`already_referred`, `not_a_case`", body = ErrorBody)))]
-pub async fn refer(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Room(ctx): Room,
-    Meta(meta): Meta,
-    AppJson(input): AppJson<ReferralInput>,
-) -> Result<(StatusCode, axum::Json<RoomView>)> {
-    let room = rooms::refer(&state, &p, &ctx, &input.org_id, &meta).await?;
-    Ok((StatusCode::CREATED, axum::Json(room)))
-}
