@@ -27,6 +27,7 @@
 
 import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Run, check, env, expectAccessible, signIn } from './lib/harness.mjs';
 
@@ -39,6 +40,8 @@ const ORG = env('HB_ORG_NAME');
 const PATIENT = { email: env('HB_PATIENT_EMAIL'), password: env('HB_PATIENT_PASSWORD'), name: env('HB_PATIENT_NAME') };
 const CLINICIAN = { email: env('HB_CLINICIAN_EMAIL'), password: env('HB_CLINICIAN_PASSWORD'), name: env('HB_CLINICIAN_NAME') };
 const TOTP_SECRET = process.env.HB_PATIENT_TOTP_SECRET || '';
+/** The SMTP test server's log: when set, the patient signs up in the browser. */
+const MAIL_FILE = process.env.HB_MAIL_FILE || '';
 /** Optional: where to save a screenshot of every portal panel at both sizes. */
 const SHOTS = process.env.HB_SCREENSHOTS_DIR || '';
 if (SHOTS) mkdirSync(SHOTS, { recursive: true });
@@ -116,13 +119,75 @@ async function scanPanels(page, size) {
   run.ok(`axe-core: no violation on the four portal panels at ${size}`);
 }
 
-/** The patient signs in; switching to a signed-up patient (tests/browser/lib/patient-signup.mjs) changes only this. */
+/**
+ * The patient's way in. With `HB_MAIL_FILE` (the SMTP test server's log) the patient
+ * is new: signs up, confirms the address from the mail, enrols TOTP
+ * (tests/browser/lib/patient-signup.mjs), is invited by the clinic (the org admin's
+ * `HB_ORG_ADMIN_TOKEN`, over the API), accepts from the mailed link, signs out and
+ * signs in again with a computed code. Without it the account exists already.
+ */
 async function signInPatient(page) {
-  await signIn(page, run.base, {
+  if (!MAIL_FILE) {
+    await signIn(page, run.base, {
+      email: PATIENT.email,
+      password: PATIENT.password,
+      code: TOTP_SECRET ? async () => totpCode(TOTP_SECRET) : undefined,
+    });
+    return;
+  }
+  const lib = await import('./lib/patient-signup.mjs');
+  const signed = await lib.signUpPatient({
+    page,
+    hubUrl: run.base,
+    mailFile: MAIL_FILE,
     email: PATIENT.email,
     password: PATIENT.password,
-    code: TOTP_SECRET ? async () => totpCode(TOTP_SECRET) : undefined,
+    name: PATIENT.name,
+    stepMs: STEP,
   });
+  run.ok('the patient signed up, confirmed the email from the mail and turned on TOTP');
+
+  run.begin('the clinic invites the patient, who accepts from the mailed link');
+  const invited = await fetch(`${run.base}/api/v1/orgs/${env('HB_ORG_ID')}/members`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${env('HB_ORG_ADMIN_TOKEN')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ email: PATIENT.email, role: 'patient' }),
+  });
+  check(invited.status === 202, `inviting the patient answered ${invited.status}`);
+  const link = await lib.mailedLink(MAIL_FILE, { to: PATIENT.email, path: '/invite', timeoutMs: STEP });
+  await page.goto(lib.onHub(run.base, link));
+  await page.locator('#accept-here').click();
+  await waitIn(page, 'accepting the invitation did not finish', () => !document.getElementById('done')?.hidden);
+  run.ok('the patient accepted the clinic\'s invitation from the mail');
+
+  run.begin('the patient signs out and in again with a TOTP code');
+  await page.goto(`${run.base}/web/portal.html`);
+  await page.locator('#logout').click();
+  await page.waitForURL((url) => url.pathname === '/', { timeout: STEP });
+  const { code } = await lib.freshTotpCode(signed.totpSecret, signed.totpStep);
+  await signIn(page, run.base, { email: PATIENT.email, password: PATIENT.password, code: async () => code });
+}
+
+/** Waits for the confirmation mail of the booking (its subject) to reach the patient. */
+async function confirmationMail() {
+  const until = Date.now() + STEP;
+  while (Date.now() < until) {
+    const text = await readFile(MAIL_FILE, 'utf8').catch(() => '');
+    const found = text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return null;
+        }
+      })
+      .some((m) => m?.rcpt_tos?.includes(PATIENT.email) && /^Subject: Appointment confirmed/m.test(m.data));
+    if (found) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  check(false, `no "Appointment confirmed" mail reached ${PATIENT.email}`);
 }
 
 run.main(async () => {
@@ -140,7 +205,7 @@ run.main(async () => {
   const bar = await patient.locator('#shell-bar').textContent();
   check(bar.includes('Patient portal') && !bar.includes('Clinician console'), `the bar says: ${bar}`);
   await waitIn(patient, 'the live connection never opened', () => document.getElementById('conn-status')?.dataset.state === 'open');
-  run.ok(`the patient${TOTP_SECRET ? ' (with a TOTP code)' : ''} is in the portal, titled for a patient`);
+  run.ok(`the patient${TOTP_SECRET || MAIL_FILE ? ' (with a TOTP code)' : ''} is in the portal, titled for a patient`);
   await expectAccessible(patient, 'portal, no appointments, 375 px');
 
   run.begin('the patient books the first free video slot');
@@ -167,6 +232,10 @@ run.main(async () => {
   check(!/appointment\.\w|\b1[0-9]{12}\b/.test(inboxText), `raw event names or epoch numbers in the inbox: ${inboxText}`);
   check(inboxText.includes(ORG), `the notice does not name the clinic: ${inboxText}`);
   run.ok('"Appointment confirmed" arrived in the inbox without a reload, in words');
+  if (MAIL_FILE) {
+    await confirmationMail();
+    run.ok('the confirmation mail reached the patient');
+  }
 
   run.begin('the appointment waits for its visit to open');
   await patient.locator('#tab-appointments').click();
@@ -261,6 +330,13 @@ run.main(async () => {
   const sender = await patient.locator('#thread-messages .msg:not(.mine) .msg-sender').last().textContent();
   check(sender === CLINICIAN.name, `the answer is signed "${sender}"`);
   run.ok(`the clinician's answer appeared on the patient's phone live, from ${sender}`);
+  await patient.locator('#tab-appointments').click();
+  await clinician.locator('#message-input').fill('Please bring your insurance card.');
+  await clinician.locator('#send').click();
+  await waitIn(patient, 'the Messages tab counts no unread message', () => document.getElementById('messages-unread').textContent === '1' && !document.getElementById('messages-unread').hidden);
+  await patient.locator('#tab-messages').click();
+  await waitIn(patient, 'reading the thread left it unread', () => document.getElementById('messages-unread').hidden && document.getElementById('thread-messages').textContent.includes('insurance card'));
+  run.ok('a message that arrives on another panel counts as unread on the Messages tab until read');
 
   run.begin('the patient books again, moves the appointment, then cancels it');
   await patient.locator('#tab-book').click();

@@ -59,6 +59,9 @@ export class Threads {
       this.#error(e);
       return;
     }
+    // Follow every thread (a patient has few), so a reply in any of them
+    // counts as unread at once, whichever panel is showing.
+    for (const r of this.rooms) this.ctx.live.subscribe(r.id).catch(() => {});
     this.#renderList();
   }
 
@@ -66,6 +69,12 @@ export class Threads {
   shown() {
     const list = $('thread-messages');
     list.scrollTop = list.scrollHeight;
+    const room = this.rooms.find((r) => r.id === this.current?.id);
+    if (room?.unread) {
+      room.unread = 0;
+      this.#renderList();
+    }
+    this.#markRead();
   }
 
   #orgName(orgId) {
@@ -80,7 +89,7 @@ export class Threads {
 
   #renderList() {
     const items = this.rooms.map((r) => {
-      const unread = r.id === this.current?.id ? 0 : r.unread ?? 0;
+      const unread = r.unread ?? 0;
       const link = el('a', { href: `#messages`, class: 'thread-link', 'aria-current': r.id === this.current?.id ? 'true' : null }, [
         el('span', { class: 'thread-title' }, this.#title(r)),
         unread ? el('span', { class: 'badge' }, [String(unread), el('span', { class: 'visually-hidden' }, ' unread')]) : null,
@@ -94,7 +103,7 @@ export class Threads {
     $('threads').replaceChildren(...items);
     $('threads-empty').hidden = this.rooms.length > 0;
     this.#renderStart();
-    const total = this.rooms.reduce((n, r) => n + (r.id === this.current?.id ? 0 : r.unread ?? 0), 0);
+    const total = this.rooms.reduce((n, r) => n + (r.unread ?? 0), 0);
     $('messages-unread').hidden = total === 0;
     $('messages-unread').textContent = total ? `${total}` : '';
   }
@@ -104,7 +113,6 @@ export class Threads {
       this.#showThread();
       return;
     }
-    if (this.current) this.ctx.live.unsubscribe(this.current.id).catch(() => {});
     const room = this.rooms.find((r) => r.id === roomId);
     this.current = { id: roomId, title: room ? this.#title(room) : 'Care team', names: new Map(), offset: 0 };
     $('thread-title').textContent = this.current.title;
@@ -117,7 +125,10 @@ export class Threads {
     } catch {
       /* names fall back to "Care team" */
     }
-    this.ctx.live.subscribe(roomId).catch((e) => this.#error(e));
+    // Already followed: load its history now; a first follow loads it on `reset`.
+    if (this.ctx.live.position(roomId)) await this.#loadHistory().catch((e) => this.#error(e));
+    else this.ctx.live.subscribe(roomId).catch((e) => this.#error(e));
+    if (room) room.unread = 0;
     this.#renderList();
   }
 
@@ -158,14 +169,14 @@ export class Threads {
   }
 
   #onEvent(ev) {
-    if (ev.room !== this.current?.id) {
-      const room = this.rooms.find((r) => r.id === ev.room);
-      if (room && ev.kind === 'message' && ev.sender_id !== this.ctx.me.id) {
-        room.unread = (room.unread ?? 0) + 1;
-        this.#renderList();
-      }
-      return;
+    const fromOthers = ev.kind === 'message' && ev.sender_id !== this.ctx.me.id;
+    const room = this.rooms.find((r) => r.id === ev.room);
+    // Unread unless it is shown: another thread, or this one while another panel is open.
+    if (fromOthers && room && (ev.room !== this.current?.id || $('messages').hidden)) {
+      room.unread = (room.unread ?? 0) + 1;
+      this.#renderList();
     }
+    if (ev.room !== this.current?.id) return;
     const list = $('thread-messages');
     const existing = list.querySelector(`[data-message="${CSS.escape(ev.message_id ?? ev.id)}"]`);
     if (ev.kind === 'message') {
