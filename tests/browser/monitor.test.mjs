@@ -13,7 +13,6 @@ import {
   nodeStatusText,
   participantText,
   qualityText,
-  rateText,
   visitStateText,
   waitingText,
 } from '../../web/js/monitor/format.js';
@@ -49,15 +48,13 @@ test('nodes get a short name and their health in words', () => {
   assert.equal(nodeStatusText('???'), 'Unknown');
 });
 
-test('visits, people, quality and rates in words', () => {
+test('visits, people, quality and counts in words', () => {
   assert.equal(visitStateText('live'), 'In progress');
   assert.equal(visitStateText('waiting'), 'Waiting');
   assert.equal(participantText('host'), 'Clinician');
   assert.equal(participantText('patient'), 'Patient');
   assert.equal(qualityText('poor'), 'Poor connection');
   assert.equal(qualityText(null), 'No figures yet');
-  assert.equal(rateText(0), 'none in the last minute');
-  assert.equal(rateText(12), '12 a minute');
   assert.equal(countText(undefined), '0');
   assert.equal(countText(4), '4');
 });

@@ -62,6 +62,7 @@ const SENTENCES = {
   payload_too_large: 'This is too large to send.',
   request_timeout: 'The hub took too long to answer. Try again.',
   internal_error: 'Something went wrong on our side. Try again in a moment.',
+  unavailable: 'The hub could not do this just now. Try again in a moment.',
 };
 
 /**

@@ -13,6 +13,9 @@ use super::census::NodeCensus;
 const JOINING_MS: i64 = 60_000;
 /// How long a gone node stays in view.
 const KEEP_GONE_MS: i64 = 10 * 60_000;
+/// A node known only from its census (never seen heartbeating) is forgotten once its
+/// census is this old: it went away before its first heartbeat was read.
+const CENSUS_ONLY_MS: i64 = 30_000;
 
 /// Why a node is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,8 +83,15 @@ impl NodeBook {
                 mark_gone(seen, now);
             }
         }
-        self.nodes
-            .retain(|_, seen| !matches!(seen.gone, Some((at, _)) if now - at > KEEP_GONE_MS));
+        self.nodes.retain(|_, seen| {
+            let long_gone = matches!(seen.gone, Some((at, _)) if now - at > KEEP_GONE_MS);
+            let never_beat = seen.heartbeat_at == 0
+                && seen
+                    .census
+                    .as_ref()
+                    .is_none_or(|(_, at)| now - at > CENSUS_ONLY_MS);
+            !long_gone && !never_beat
+        });
     }
 
     /// Another node's (or this node's) census arrived on the bus.
@@ -156,5 +166,15 @@ mod tests {
             much_later,
         );
         assert!(!book.nodes.contains_key("a"));
+    }
+
+    #[test]
+    fn a_node_known_only_from_its_census_is_forgotten_when_the_census_stops() {
+        let mut book = NodeBook::default();
+        book.census("d", 0, NodeCensus::default(), 0);
+        book.heartbeats(&[], -3_000, 1_000);
+        assert_eq!(book.nodes["d"].status(1_000), "joining");
+        book.heartbeats(&[], 0, CENSUS_ONLY_MS + 1);
+        assert!(!book.nodes.contains_key("d"));
     }
 }

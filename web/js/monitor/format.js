@@ -92,12 +92,6 @@ export function qualityText(quality) {
   return QUALITY[quality] ?? 'No figures yet';
 }
 
-/** "12 a minute", "none in the last minute". */
-export function rateText(n) {
-  const v = Math.max(0, Math.floor(Number(n) || 0));
-  return v === 0 ? 'none in the last minute' : `${v} a minute`;
-}
-
 /** A whole count, "0" for anything missing. */
 export function countText(n) {
   const v = Number(n);

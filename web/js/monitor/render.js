@@ -14,7 +14,6 @@ import {
   nodeStatusText,
   participantText,
   qualityText,
-  rateText,
   visitStateText,
   waitingText,
 } from './format.js';
@@ -93,8 +92,8 @@ export function renderVisits(snapshot) {
 
 /** Message and notification rates, the outbox and failures. */
 export function renderActivity(snapshot) {
-  setText('rate-messages', rateText(snapshot.rates?.messages_per_minute));
-  setText('rate-notifications', rateText(snapshot.rates?.notifications_per_minute));
+  setText('rate-messages', countText(snapshot.rates?.messages_per_minute));
+  setText('rate-notifications', countText(snapshot.rates?.notifications_per_minute));
   setText('outbox-depth', countText(snapshot.notifications?.outbox_depth));
   setText('failures', countText(snapshot.notifications?.failed_recently));
 }
