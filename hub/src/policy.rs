@@ -71,10 +71,14 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("GET", "/orgs") => Authenticated,
 
         ("POST", "/orgs") => PlatformAdmin,
-        // An account spans organizations: only the operator disables it (an
-        // organization admin removes the member instead).
+        // An account spans organizations: the operator disables any (an
+        // organization's admin only one of that organization alone, below).
         ("POST", "/admin/users/{user_id}/disable") => PlatformAdmin,
         ("POST", "/admin/users/{user_id}/enable") => PlatformAdmin,
+        ("GET", "/admin/platform-admins") => PlatformAdmin,
+        ("POST", "/admin/platform-admins") => PlatformAdmin,
+        ("DELETE", "/admin/platform-admins/{user_id}") => PlatformAdmin,
+        ("GET", "/admin/organizations") => PlatformAdmin,
 
         ("GET", "/orgs/{org_id}") => org(ANY_MEMBER, true),
         ("PATCH", "/orgs/{org_id}") => org(ADMIN, true),
@@ -89,6 +93,12 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("DELETE", "/orgs/{org_id}/invites/{invite_id}") => org(CARE_TEAM, true),
         // The organization's audit trail: its admins only, not the operator.
         ("GET", "/orgs/{org_id}/audit") => org(ADMIN, false),
+        ("GET", "/orgs/{org_id}/audit/verification") => org(ADMIN, false),
+        // Only an account of this organization alone (`accounts::disable`); a
+        // platform admin keeps their own, wider authority.
+        ("POST", "/orgs/{org_id}/members/{user_id}/disable") => org(ADMIN, true),
+        ("POST", "/orgs/{org_id}/members/{user_id}/enable") => org(ADMIN, true),
+        ("GET", "/orgs/{org_id}/admins") => org(ADMIN, true),
 
         // Rooms hold clinical conversations: never the operator's, only members'.
         ("POST", "/orgs/{org_id}/rooms") => org(ROOM_CREATORS, false),
@@ -162,6 +172,7 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("PUT", "/orgs/{org_id}/notification-settings") => org(ADMIN, false),
         // Who was notified of what: the organization's admins.
         ("GET", "/orgs/{org_id}/notifications") => org(ADMIN, false),
+        ("POST", "/orgs/{org_id}/notifications/{notification_id}/retry") => org(ADMIN, false),
         ("POST", "/orgs/{org_id}/alerts") => org(CARE_TEAM, false),
         ("POST", "/webhooks/twilio/status") => Public,
         ("POST", "/webhooks/twilio/inbound") => Public,

@@ -20,3 +20,13 @@ pub async fn enforce(state: &AppState, change: &MembershipChange) {
     // A demoted or removed admin stops watching the organization's live monitor.
     crate::monitor::rights_changed(state, &change.user_id).await;
 }
+
+/// After an account was disabled (committed): every node closes the account's
+/// sockets now (4003), then it leaves its live visits (media torn down, the
+/// others see it go) and stops watching any live monitor.
+pub async fn end_account(state: &AppState, user_id: &str) {
+    crate::gateway::sessions::announce_ended(state, user_id, crate::gateway::sessions::Ended::All)
+        .await;
+    visits::end_account(state, user_id).await;
+    crate::monitor::rights_changed(state, user_id).await;
+}

@@ -24,6 +24,7 @@ pub mod phone;
 pub mod quiet_hours;
 pub mod receipts;
 pub mod recipient;
+pub mod requeue;
 pub mod retry;
 pub mod templates;
 #[cfg(any(test, feature = "test-support"))]

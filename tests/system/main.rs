@@ -3,6 +3,7 @@
 
 mod accounts;
 mod accounts_disable;
+mod admin_browser;
 mod audit_attacks;
 mod audit_log;
 mod audit_upgrade;
@@ -29,10 +30,14 @@ mod monitor_browser;
 mod monitor_visits;
 mod notification_links;
 mod notification_receipts;
+mod notification_retry;
 mod notification_texts;
 mod notifications;
+mod org_audit_viewer;
+mod org_disable;
 mod orgs;
 mod phi_at_rest;
+mod platform_admins;
 mod portal;
 mod portal_browser;
 mod referrals;

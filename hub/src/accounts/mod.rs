@@ -7,6 +7,7 @@ mod disable;
 mod login;
 mod mfa;
 mod password_change;
+pub mod platform_admins;
 mod principal;
 mod register;
 mod session;
@@ -14,7 +15,7 @@ mod throttling;
 
 pub use bootstrap::grant_role;
 pub(crate) use credentials::hash_password;
-pub use disable::{disable, enable};
+pub use disable::{Authority, disable, disable_as, enable, enable_as};
 pub use login::{LoginInput, login};
 pub use mfa::{MfaEnrolment, confirm_totp, disable_totp, enrol_totp};
 pub use password_change::change_password;

@@ -83,6 +83,12 @@ impl Checkpointer {
         &self.path
     }
 
+    /// The newest checkpoint this node wrote or read at start: what a
+    /// verification compares the database against.
+    pub async fn newest(&self) -> Option<Checkpoint> {
+        self.last.lock().await.clone()
+    }
+
     /// Records the current head if it moved since the last checkpoint. `None`
     /// when there was nothing new to record.
     pub async fn checkpoint(

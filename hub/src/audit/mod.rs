@@ -17,6 +17,7 @@ mod checkpointer;
 mod event;
 mod key;
 mod start;
+mod verdict;
 mod verify;
 mod walk;
 
@@ -26,6 +27,7 @@ pub use checkpointer::{CheckpointError, Checkpointer};
 pub use event::{AuditEvent, Outcome};
 pub use key::{ChainKey, install as install_key, installed as installed_key};
 pub use start::{ChainStart, ensure as ensure_chain_start};
+pub use verdict::{ChainFault, ChainVerdict, chain_verdict};
 pub use verify::{Problem, ProblemKind, VerifyReport, verify};
 
 use sqlx::{Any, Transaction};

@@ -30,7 +30,9 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
-use routes::{admin, auth, health, me, notifications, orgs, referrals, rooms, scheduling, visits};
+use routes::{
+    admin, auth, health, me, notifications, org_admin, orgs, referrals, rooms, scheduling, visits,
+};
 
 /// The API routes with their OpenAPI description. Every route goes through
 /// `routes!`, so the document and the router are one list; the authorization
@@ -48,6 +50,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(me::me))
         .routes(routes!(admin::disable_user))
         .routes(routes!(admin::enable_user))
+        .routes(routes!(
+            admin::list_platform_admins,
+            admin::add_platform_admin
+        ))
+        .routes(routes!(admin::remove_platform_admin))
+        .routes(routes!(admin::organizations))
         .routes(routes!(orgs::create_org, orgs::list_orgs))
         .routes(routes!(orgs::get_org, orgs::rename_org))
         .routes(routes!(orgs::list_members, orgs::add_member))
@@ -55,7 +63,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(orgs::list_invites, orgs::create_invite))
         .routes(routes!(orgs::revoke_invite))
         .routes(routes!(orgs::accept_invite))
-        .routes(routes!(orgs::org_audit))
+        .routes(routes!(org_admin::org_audit))
+        .routes(routes!(org_admin::audit_verification))
+        .routes(routes!(org_admin::disable_member))
+        .routes(routes!(org_admin::enable_member))
+        .routes(routes!(org_admin::org_admins))
+        .routes(routes!(org_admin::retry_notification))
         .routes(routes!(rooms::create_room))
         .routes(routes!(rooms::list_rooms))
         .routes(routes!(rooms::get_room))

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod invites;
 pub mod links;
 pub mod referrals;
+pub mod retry;
 pub mod settings;
 pub mod unread;
 

@@ -23,6 +23,8 @@ pub struct MemberView {
     pub display_name: String,
     pub role: Role,
     pub since: String,
+    /// The account's status: `active`, or `disabled` (it cannot sign in).
+    pub status: String,
 }
 
 /// The roster. It names patients: who may read it is the route's rule in
@@ -45,6 +47,7 @@ pub async fn list_members(
                 email: r.email,
                 display_name: r.display_name,
                 since: rfc3339(r.created_at),
+                status: r.status,
             })
         })
         .collect::<Result<Vec<_>>>()?;

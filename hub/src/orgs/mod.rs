@@ -4,6 +4,8 @@
 //! run; the content-dependent rules (which role may be granted, the last admin)
 //! are checked here, through `policy` as well.
 
+mod accounts;
+mod audit_view;
 mod invites;
 mod members;
 
@@ -11,6 +13,10 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+pub use accounts::{
+    AdminView, OrgWithAdmins, disable_member, enable_member, org_admins, orgs_with_admins,
+};
+pub use audit_view::{AuditEntryView, AuditSearch, search as search_audit};
 pub use invites::{
     AcceptInviteInput, AcceptedInvite, CreatedInvite, InviteView, accept_invite, create_invite,
     list_invites, revoke_invite,
@@ -203,50 +209,4 @@ pub async fn rename_org(
         created_at: rfc3339(before.created_at),
         role: ctx.role,
     })
-}
-
-/// One audit row as shown to an organization's admins.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEntryView {
-    pub seq: i64,
-    pub at: String,
-    pub action: String,
-    pub outcome: String,
-    pub actor_id: Option<String>,
-    pub actor_ip: Option<String>,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
-}
-
-/// The organization's audit trail, newest first, `before` a sequence number.
-pub async fn org_audit(
-    state: &AppState,
-    ctx: &OrgContext,
-    before: Option<i64>,
-    limit: i64,
-) -> Result<Vec<AuditEntryView>> {
-    let mut conn = state.store.conn().await?;
-    let rows = crate::store::audit::recent_for_org(
-        &mut conn,
-        &ctx.org_id,
-        before.unwrap_or(i64::MAX),
-        limit.clamp(1, 200),
-    )
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntryView {
-            seq: r.seq,
-            at: rfc3339(r.at),
-            action: r.action,
-            outcome: r.outcome,
-            actor_id: r.actor_id,
-            actor_ip: r.actor_ip,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            details: serde_json::from_str(&r.details).unwrap_or_default(),
-        })
-        .collect())
 }

@@ -90,24 +90,6 @@ pub async fn page_after(
         .await?)
 }
 
-/// The newest rows concerning one organization, newest first.
-pub async fn recent_for_org(
-    conn: &mut Conn,
-    org_id: &str,
-    before_seq: i64,
-    limit: i64,
-) -> Result<Vec<AuditRow>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-    ));
-    Ok(sqlx::query_as(sql)
-        .bind(org_id)
-        .bind(before_seq)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?)
-}
-
 /// The record of where the keyed chain begins (`audit_chain`, one row).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChainStartRow {

@@ -8,6 +8,7 @@
 //! caller can run them on a pooled connection or inside its own transaction.
 
 pub mod audit;
+pub mod audit_search;
 mod error;
 pub mod invites;
 pub mod mfa;

@@ -17,6 +17,8 @@ pub struct MemberRow {
     pub display_name: String,
     pub role: String,
     pub created_at: i64,
+    /// The account's status (`active`, `disabled`).
+    pub status: String,
 }
 
 /// One of a user's memberships, with its organization's name.
@@ -146,9 +148,21 @@ pub async fn count_admins(conn: &mut Conn, org_id: &str) -> Result<i64, StoreErr
 
 pub async fn members(conn: &mut Conn, org_id: &str) -> Result<Vec<MemberRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.created_at \
+        "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.created_at, u.status \
          FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE m.org_id = $1 ORDER BY u.display_name, u.id",
+    )
+    .bind(org_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The organization's admins.
+pub async fn admins(conn: &mut Conn, org_id: &str) -> Result<Vec<MemberRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT u.id AS user_id, u.email, u.display_name, m.role, m.created_at, u.status \
+         FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND m.role = 'admin' ORDER BY u.display_name, u.id",
     )
     .bind(org_id)
     .fetch_all(conn)

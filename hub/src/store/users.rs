@@ -130,6 +130,40 @@ pub async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
+/// Records which organization's admin disabled the account (`None`: a platform
+/// admin did, or the account is active again).
+pub async fn set_disabled_by_org(
+    conn: &mut Conn,
+    id: &str,
+    org_id: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET disabled_by_org = $1 WHERE id = $2")
+        .bind(org_id)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The organization whose admin disabled the account, if one did.
+pub async fn disabled_by_org(conn: &mut Conn, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT disabled_by_org FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Accounts holding the platform-admin flag, by name.
+pub async fn platform_admins(conn: &mut Conn) -> Result<Vec<UserRow>, StoreError> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE platform_admin = 1 ORDER BY display_name, id"
+    ));
+    Ok(sqlx::query_as(sql).fetch_all(conn).await?)
+}
+
 /// How many active accounts hold the platform-admin flag. Locks those rows first
 /// (a no-op update), so two admins disabling each other at once are serialized and
 /// the second sees the first's change (SQLite's write transactions already are).

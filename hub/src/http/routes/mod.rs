@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod me;
 pub mod notifications;
+pub mod org_admin;
 pub mod orgs;
 pub mod referrals;
 pub mod rooms;

@@ -5,18 +5,17 @@ use axum::{
     http::StatusCode,
 };
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::{
     domain::Role,
     error::Result,
     http::{
         error::ErrorBody,
-        extract::{AppJson, Auth, MaybeAuth, Meta, Org, Query},
+        extract::{AppJson, Auth, MaybeAuth, Meta, Org},
     },
     orgs::{
-        self, AcceptInviteInput, AcceptedInvite, AuditEntryView, CreatedInvite, InviteView,
-        MemberView, OrgView,
+        self, AcceptInviteInput, AcceptedInvite, CreatedInvite, InviteView, MemberView, OrgView,
     },
     state::AppState,
 };
@@ -217,28 +216,5 @@ pub async fn accept_invite(
 ) -> Result<axum::Json<AcceptedInvite>> {
     Ok(axum::Json(
         orgs::accept_invite(&state, p.as_ref(), input, &meta).await?,
-    ))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// Only rows with a smaller sequence number (paging backwards).
-    pub before: Option<i64>,
-    /// At most this many rows (1–200, default 50).
-    pub limit: Option<i64>,
-}
-
-/// The organization's audit trail, newest first (its admins).
-#[utoipa::path(get, path = "/orgs/{org_id}/audit", tag = "audit", security(("bearer" = [])),
-    params(("org_id" = String, Path), AuditQuery),
-    responses((status = 200, body = Vec<AuditEntryView>), (status = 403, body = ErrorBody)))]
-pub async fn org_audit(
-    State(state): State<AppState>,
-    Org(ctx): Org,
-    Query(q): Query<AuditQuery>,
-) -> Result<axum::Json<Vec<AuditEntryView>>> {
-    Ok(axum::Json(
-        orgs::org_audit(&state, &ctx, q.before, q.limit.unwrap_or(50)).await?,
     ))
 }
