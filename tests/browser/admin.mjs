@@ -12,9 +12,11 @@
 // Environment:
 //   HUB_URL                       base URL of a running hub
 //   HB_ORG_NAME                   the organization the admin runs
+//   HB_SECOND_ORG_NAME            another one she runs, whose name sorts first
 //   HB_ADMIN_EMAIL, HB_ADMIN_PASSWORD   its admin
 //   HB_ROOT_EMAIL, HB_ROOT_PASSWORD     a platform admin
 //   HB_CLINICIAN_EMAIL, HB_PASSWORD     whom the admin invites, and the password they choose
+//   HB_PATIENT_EMAIL              a patient of the organization (password HB_PASSWORD)
 //   HB_LINK_FILE                  where the invite link from the mail appears
 //   CHROMIUM_PATH                 default /usr/bin/chromium
 //   HB_ARTIFACTS_DIR              where screenshots go on failure
@@ -38,6 +40,7 @@ const env = (name, fallback) => {
 
 const BASE = env('HUB_URL').replace(/\/+$/, '');
 const ORG = env('HB_ORG_NAME');
+const SECOND_ORG = env('HB_SECOND_ORG_NAME');
 const ADMIN_EMAIL = env('HB_ADMIN_EMAIL');
 const ADMIN_PASSWORD = env('HB_ADMIN_PASSWORD');
 const ROOT_EMAIL = env('HB_ROOT_EMAIL');
@@ -47,6 +50,7 @@ const PASSWORD = env('HB_PASSWORD');
 const LINK_FILE = env('HB_LINK_FILE');
 const CHROMIUM = env('CHROMIUM_PATH', '/usr/bin/chromium');
 const STEP_MS = Number(env('HB_STEP_TIMEOUT_MS', '15000'));
+const PATIENT_EMAIL = env('HB_PATIENT_EMAIL');
 const CLINICIAN_NAME = 'Dr Nia Okafor';
 
 let passed = 0;
@@ -184,6 +188,13 @@ async function main() {
   const admin = await newPage('admin');
   await signIn(admin, ADMIN_EMAIL, ADMIN_PASSWORD, '/web/admin.html');
   await until(admin, () => document.getElementById('main')?.getAttribute('aria-busy') === 'false', null, 'the admin page did not finish loading');
+  check((await admin.textContent('#org-name')) === SECOND_ORG, 'the admin page did not open her first organization');
+  const offered = await admin.locator('#org-select option').allTextContents();
+  check(offered.length === 2 && offered.includes(ORG) && offered.includes(SECOND_ORG), `the organization choice offers ${JSON.stringify(offered)}`);
+  await admin.selectOption('#org-select', { label: ORG });
+  await until(admin, (name) => document.getElementById('org-name')?.textContent === name, ORG, 'choosing the organization did not switch the page');
+  check(new URL(admin.url()).searchParams.has('org'), 'the chosen organization is not kept in the address');
+  ok('an admin of two organizations picks one on the admin page');
   check((await admin.textContent('#org-name')) === ORG, 'the admin page does not name the organization');
   check((await admin.textContent('h1')).includes(ORG), 'the heading does not name the organization');
   await waitFor(admin, `#members tr[data-user] >> text=${ADMIN_EMAIL}`, 'the admin is not in the member list');
@@ -220,7 +231,10 @@ async function main() {
   ok('the clinician signs in and lands in the clinician console, connected');
 
   step = 'the admin sees the acceptance in the audit log';
-  await admin.goto(`${BASE}/web/audit.html`, { waitUntil: 'load', timeout: STEP_MS });
+  // Through the navigation, which keeps the chosen organization.
+  await admin.click('#shell-bar a:has-text("Audit log")');
+  await admin.waitForURL((url) => url.pathname === '/web/audit.html', { timeout: STEP_MS });
+  await until(admin, (name) => document.getElementById('org-name')?.textContent === name, ORG, 'the audit log did not keep the chosen organization');
   await until(admin, () => document.getElementById('main')?.getAttribute('aria-busy') === 'false', null, 'the audit page did not finish loading');
   const accepted = await waitFor(admin, '#audit tr[data-action="invite.accept"]', 'the acceptance is not in the audit log');
   const acceptedText = await accepted.textContent();
@@ -270,14 +284,18 @@ async function main() {
   ok('a platform admin adds and removes a platform admin');
   await noAxeViolations(root, 'the platform console');
 
-  step = 'the admin pages refuse a clinician';
-  for (const path of ['/web/admin.html', '/web/audit.html', '/web/platform.html']) {
-    await clinician.goto(`${BASE}${path}`, { waitUntil: 'load', timeout: STEP_MS });
-    await waitFor(clinician, 'h1:has-text("This page is not available to your account")', `${path} was not refused to a clinician`);
-    check((await clinician.$('#members, #audit, #orgs')) === null, `${path} shows admin content to a clinician`);
+  step = 'the admin pages refuse a clinician and a patient';
+  const patient = await newPage('patient');
+  await signIn(patient, PATIENT_EMAIL, PASSWORD, '/web/portal.html');
+  for (const [who, page] of [['clinician', clinician], ['patient', patient]]) {
+    for (const path of ['/web/admin.html', '/web/audit.html', '/web/platform.html']) {
+      await page.goto(`${BASE}${path}`, { waitUntil: 'load', timeout: STEP_MS });
+      await waitFor(page, 'h1:has-text("This page is not available to your account")', `${path} was not refused to a ${who}`);
+      check((await page.$('#members, #audit, #orgs, #invite-form')) === null, `${path} shows admin content to a ${who}`);
+    }
+    await noAxeViolations(page, `the refusal page, for a ${who}`);
   }
-  ok('a clinician is refused the admin and platform pages');
-  await noAxeViolations(clinician, 'the refusal page');
+  ok('a clinician and a patient are refused the admin and platform pages');
 
   step = 'browser console';
   check(problems.length === 0, `the pages logged errors:\n  ${problems.join('\n  ')}`);

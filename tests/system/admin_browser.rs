@@ -3,7 +3,7 @@
 //! admin page, the invite mail goes through a real SMTP server (Python's
 //! aiosmtpd, as in invite_mail.rs), the clinician accepts it in the browser and
 //! lands in the console, and the admin finds the acceptance in the audit log
-//! viewer. Also the platform console, the pages' refusals and axe-core on each.
+//! viewer. The admin runs two organizations and picks one. Also the platform console, the pages' refusals and axe-core on each.
 //! Skips without Node.js or Chromium, like browser.rs.
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -21,8 +21,10 @@ use crate::{
 
 const BROWSER_LIMIT: Duration = Duration::from_secs(180);
 const ORG: &str = "Riverside Clinic";
+const SECOND_ORG: &str = "Lakeside Clinic";
 const ORG_ADMIN: &str = "ada@example.org";
 const CLINICIAN: &str = "nia@example.org";
+const PATIENT: &str = "pat@example.org";
 
 /// The first mailed invite link to `to`, once it arrived.
 async fn mailed_invite_link(smtp: &SmtpSink, to: &str) -> String {
@@ -104,12 +106,62 @@ async fn an_admin_invites_a_clinician_who_joins_and_shows_in_the_audit_log() {
         201,
     )
     .await;
-    let invite = call(
+    let invite_admin = |org: serde_json::Value| {
+        let (client, base, root) = (&client, &base, &root);
+        async move {
+            let created = call(
+                client,
+                base,
+                &format!("/api/v1/orgs/{}/invites", org["id"].as_str().expect("id")),
+                Some(root),
+                json!({ "email": ORG_ADMIN, "role": "admin" }),
+                201,
+            )
+            .await;
+            created["token"].clone()
+        }
+    };
+    let riverside_id = org["id"].as_str().expect("id").to_owned();
+    let token = invite_admin(org).await;
+    call(
         &client,
         &base,
-        &format!("/api/v1/orgs/{}/invites", org["id"].as_str().expect("id")),
+        "/api/v1/invites/accept",
+        None,
+        json!({ "token": token, "password": PASSWORD, "display_name": "Ada Admin" }),
+        200,
+    )
+    .await;
+    // She runs a second organization too, whose name sorts first: the pages
+    // must let her pick.
+    let second = call(
+        &client,
+        &base,
+        "/api/v1/orgs",
         Some(&root),
-        json!({ "email": ORG_ADMIN, "role": "admin" }),
+        json!({ "name": SECOND_ORG }),
+        201,
+    )
+    .await;
+    let token = invite_admin(second).await;
+    let ada = login(&client, &base, ORG_ADMIN, PASSWORD).await;
+    call(
+        &client,
+        &base,
+        "/api/v1/invites/accept",
+        Some(&ada),
+        json!({ "token": token }),
+        200,
+    )
+    .await;
+
+    // A patient of the clinic, to be refused the admin pages.
+    let patient_invite = call(
+        &client,
+        &base,
+        &format!("/api/v1/orgs/{}/invites", riverside_id),
+        Some(&root),
+        json!({ "email": PATIENT, "role": "patient" }),
         201,
     )
     .await;
@@ -118,7 +170,7 @@ async fn an_admin_invites_a_clinician_who_joins_and_shows_in_the_audit_log() {
         &base,
         "/api/v1/invites/accept",
         None,
-        json!({ "token": invite["token"], "password": PASSWORD, "display_name": "Ada Admin" }),
+        json!({ "token": patient_invite["token"], "password": PASSWORD, "display_name": "Pat Doe" }),
         200,
     )
     .await;
@@ -131,11 +183,13 @@ async fn an_admin_invites_a_clinician_who_joins_and_shows_in_the_audit_log() {
         "admin.mjs",
         &[
             ("HB_ORG_NAME", ORG.into()),
+            ("HB_SECOND_ORG_NAME", SECOND_ORG.into()),
             ("HB_ADMIN_EMAIL", ORG_ADMIN.into()),
             ("HB_ADMIN_PASSWORD", PASSWORD.into()),
             ("HB_ROOT_EMAIL", ADMIN_EMAIL.into()),
             ("HB_ROOT_PASSWORD", ADMIN_PASSWORD.into()),
             ("HB_CLINICIAN_EMAIL", CLINICIAN.into()),
+            ("HB_PATIENT_EMAIL", PATIENT.into()),
             ("HB_PASSWORD", PASSWORD.into()),
             ("HB_LINK_FILE", link_file.display().to_string()),
         ],
