@@ -346,3 +346,42 @@ test('with userEvents on, every connection asks for notifications and emits user
   again.reply(auth, { protocol: 1, user_id: 'u-me', token_expires_at: '2030-01-01T00:00:00Z', limits: {} });
   await again.next('notifications');
 });
+
+test('a monitor watch is asked for on every connection and its pushes are delivered', async () => {
+  const { c } = client();
+  const snapshots = [];
+  const ended = [];
+  const refused = [];
+  c.addEventListener('monitor', (e) => snapshots.push(e.detail));
+  c.addEventListener('monitorended', (e) => ended.push(e.detail));
+  c.addEventListener('monitorerror', (e) => refused.push(e.detail.error.code));
+  assert.equal(await c.monitor('org-1'), null, 'not connected yet: asked once open');
+  const ws = await connected(c);
+  const asked = await ws.next('monitor');
+  assert.equal(asked.org, 'org-1');
+  ws.reply(asked, { scope: { org: 'org-1' }, every_secs: 2 });
+  ws.push({ type: 'monitor', scope: { org: 'org-1' }, nodes: [] });
+  assert.equal(snapshots.length, 1);
+  assert.deepEqual(snapshots[0].scope, { org: 'org-1' });
+
+  // Re-scoped to everything (a platform admin): no `org` field is sent.
+  const all = c.monitor(null);
+  const rescoped = await ws.next('monitor');
+  assert.equal('org' in rescoped, false);
+  ws.reply(rescoped, { scope: { org: null }, every_secs: 2 });
+  await all;
+
+  // After a reconnect the watch is asked for again; a refusal is reported.
+  ws.drop();
+  await tick(20);
+  const again = FakeSocket.all.at(-1);
+  again.reply(await again.next('auth'), { protocol: 1, user_id: 'u-me', token_expires_at: '2030-01-01T00:00:00Z', limits: {} });
+  again.fail(await again.next('monitor'), 'forbidden');
+  await tick(1);
+  assert.deepEqual(refused, ['forbidden']);
+
+  // The server ends the watch: the client forgets it and does not ask again.
+  again.push({ type: 'monitor_ended', reason: 'access_ended' });
+  assert.deepEqual(ended, [{ reason: 'access_ended' }]);
+  assert.equal(c.monitorScope, null);
+});

@@ -263,6 +263,29 @@ async fn a_demoted_admin_stops_watching_within_a_second() {
                 other => panic!("no monitor_ended after a removal: {other:?}"),
             }
         }
+
+        // A disabled admin: the watch ends and the socket closes (4003) at once.
+        let mut watcher = Ws::connect(&app.base, &admin_token).await;
+        watcher.ok("monitor", json!({})).await;
+        let platform = app.account("root@platform.test", Role::Admin, None).await;
+        let disabled = app
+            .post(
+                &format!("/api/v1/admin/users/{admin}/disable"),
+                Some(&app.token_for(&platform).await),
+                json!({}),
+            )
+            .await;
+        assert_eq!(disabled.status, 204, "{:?}", disabled.body);
+        let deadline = Instant::now() + AT_ONCE;
+        loop {
+            match next_frame_by(&mut watcher, deadline).await {
+                // A snapshot pushed before the change committed may still arrive.
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(()) => panic!("the disabled admin's socket stayed open"),
+            }
+        }
+        assert_eq!(watcher.close_code().await, Some(4003));
         app.stop().await;
     }
 }
