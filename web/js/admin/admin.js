@@ -7,6 +7,7 @@ import { renderMembers } from './members.js';
 import { renderInvites, wireInviteForm } from './invites.js';
 import { loadSettings, wireSettingsForm } from './settings.js';
 import { renderFailed } from './failed.js';
+import { announce } from './ui.js';
 
 const shell = await startShell({ area: 'admin', page: 'admin' });
 if (shell) {
@@ -14,12 +15,14 @@ if (shell) {
   let org = chosenOrg(orgs);
 
   async function show() {
+    const main = document.getElementById('main');
+    main.setAttribute('aria-busy', 'true');
     document.getElementById('org-name').textContent = org.org_name;
     document.title = `${org.org_name} · Organization · HealthBridge`;
     const [members] = await Promise.all([renderMembers(session, org, me), renderInvites(session, org), loadSettings(session, org)]);
     const names = new Map(members.map((m) => [m.user_id, m.display_name]));
     await renderFailed(session, org, names);
-    document.getElementById('main').setAttribute('aria-busy', 'false');
+    main.setAttribute('aria-busy', 'false');
   }
 
   wireInviteForm(session, () => org);
@@ -27,9 +30,10 @@ if (shell) {
     org = { ...org, org_name: name };
     document.getElementById('org-name').textContent = name;
   });
-  renderOrgPicker(orgs, org, (next) => {
+  renderOrgPicker(orgs, org, async (next) => {
     org = next;
-    show();
+    await show();
+    announce(`Showing ${org.org_name}.`);
   });
   await show();
 }
