@@ -328,3 +328,37 @@ async fn the_figures_are_at_metrics_under_their_documented_names() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_platform_admin_whose_right_is_revoked_stops_watching_within_a_second() {
+    let app = TestApp::spawn(backends()[0]).await;
+    let watching = app.account("one@platform.test", Role::Admin, None).await;
+    let other = app.account("two@platform.test", Role::Admin, None).await;
+    let mut watcher = Ws::connect(&app.base, &app.token_for(&watching).await).await;
+    let reply = watcher.ok("monitor", json!({})).await;
+    assert_eq!(reply["scope"]["org"], Value::Null, "everything");
+    watcher.next_of("monitor").await;
+
+    let revoked = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/platform-admins/{watching}"),
+            Some(&app.token_for(&other).await),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{:?}", revoked.body);
+    let deadline = Instant::now() + AT_ONCE;
+    loop {
+        match next_frame_by(&mut watcher, deadline).await {
+            Ok(Some(frame)) if frame["type"] == "monitor_ended" => break,
+            Ok(Some(_)) => {}
+            other => panic!("no monitor_ended after the revocation: {other:?}"),
+        }
+    }
+    assert_eq!(
+        refused(watcher.request("monitor", json!({})).await),
+        "forbidden"
+    );
+    app.stop().await;
+}
