@@ -393,10 +393,12 @@ async function resilience(ids) {
 
   step = 'B2 refreshes its access token early';
   const old = await pages.B2.evaluate(() => JSON.parse(sessionStorage.getItem('healthbridge.session')));
-  // Pretend the token expires in 61 s: the page refreshes 60 s before expiry.
+  // Pretend the token expires in 65 s: the page refreshes 60 s before expiry,
+  // about 5 s after the reload, once its socket is open (the shell loads the
+  // account first), so the fresh token must reach the open socket.
   await pages.B2.evaluate(() => {
     const s = JSON.parse(sessionStorage.getItem('healthbridge.session'));
-    s.expires_at = Date.now() + 61_000;
+    s.expires_at = Date.now() + 65_000;
     sessionStorage.setItem('healthbridge.session', JSON.stringify(s));
   });
   // Request ids start again at 1 in the reloaded page: look only at new frames.

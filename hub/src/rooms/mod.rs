@@ -93,6 +93,10 @@ pub struct RoomView {
     pub unread: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_read_offset: Option<i64>,
+    /// The name of the patient the room is about (room lists only), so a care
+    /// team's list can title a direct thread after its patient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<RoomMemberView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,6 +138,7 @@ fn view(row: rooms::RoomRow) -> RoomView {
         created_at: rfc3339(row.created_at),
         unread: None,
         last_read_offset: None,
+        patient_name: None,
         members: None,
         orgs: None,
     }
@@ -302,6 +307,7 @@ pub async fn list_mine(state: &AppState, caller: &Principal) -> Result<RoomList>
         .map(|r| {
             let (last_read, unread) = (r.last_read_seq, r.unread);
             let mut v = view(r.room);
+            v.patient_name = r.patient_name;
             v.unread = Some(unread);
             v.last_read_offset = Some(last_read);
             v

@@ -32,6 +32,9 @@ pub struct MyRoomRow {
     pub room: RoomRow,
     pub last_read_seq: i64,
     pub unread: i64,
+    /// The display name of the patient the room is about, if any: direct threads
+    /// are titled after their patient in the care team's list.
+    pub patient_name: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -140,8 +143,10 @@ pub async fn for_user(
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS}, m.last_read_seq, \
            (SELECT COUNT(*) FROM room_events e WHERE e.room_id = r.id AND e.seq > m.last_read_seq \
-              AND e.kind = 'message' AND e.sender_id <> m.user_id) AS unread \
+              AND e.kind = 'message' AND e.sender_id <> m.user_id) AS unread, \
+           pu.display_name AS patient_name \
          FROM room_members m JOIN rooms r ON r.id = m.room_id \
+         LEFT JOIN users pu ON pu.id = r.patient_id \
          WHERE m.user_id = $1 AND {HAS_STANDING} ORDER BY r.created_at DESC, r.id DESC"
     ));
     let rows: Vec<MyRoomRow> = sqlx::query_as(sql).bind(user_id).fetch_all(conn).await?;
