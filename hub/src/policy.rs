@@ -62,11 +62,15 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("POST", "/invites/accept") => Public,
 
         ("POST", "/auth/logout") => Authenticated,
+        ("POST", "/auth/logout-everywhere") => Authenticated,
         ("POST", "/auth/password") => Authenticated,
         ("POST", "/auth/mfa/totp") => Authenticated,
         ("POST", "/auth/mfa/totp/confirm") => Authenticated,
         ("POST", "/auth/mfa/totp/disable") => Authenticated,
         ("GET", "/me") => Authenticated,
+        ("PATCH", "/me") => Authenticated,
+        ("GET", "/me/sessions") => Authenticated,
+        ("DELETE", "/me/sessions/{session_id}") => Authenticated,
         // Lists only the caller's own organizations (all of them for a platform admin).
         ("GET", "/orgs") => Authenticated,
 

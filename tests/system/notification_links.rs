@@ -171,11 +171,19 @@ async fn every_link_in_every_notice_opens_a_page_of_the_hub() {
                 "{link}"
             );
         }
-        // The console (unread, alert), the account page (verify, reset), the visit
-        // page, the sign-in page (registration attempt), the invite page.
+        // The console (unread, alert), the sign-up page (verify), the
+        // forgot-password page (reset), the visit page, the sign-in page
+        // (registration attempt), the invite page.
         assert_eq!(
             paths,
-            BTreeSet::from(["/", "/account", "/invite", "/visit", "/web/app.html"]),
+            BTreeSet::from([
+                "/",
+                "/forgot",
+                "/invite",
+                "/signup",
+                "/visit",
+                "/web/app.html"
+            ]),
             "{links:?}"
         );
         app.stop().await;

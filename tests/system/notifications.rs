@@ -474,7 +474,7 @@ async fn password_reset_and_email_verification_go_through_the_outbox() {
     }
 }
 
-/// The token in a mailed link `…/account#<kind>=<token>`, after undoing the
+/// The token in a mailed link `…/signup#verify=<token>` or `…/forgot#reset=<token>`, after undoing the
 /// quoted-printable transfer encoding of the text part.
 fn link_token(mail: &str, kind: &str) -> String {
     let mail = mail

@@ -1,12 +1,21 @@
-// REST client and session handling for the console pages.
+// REST client and session handling for every signed-in page.
 //
-// Tokens live in memory and in sessionStorage (so a reload or the step from
-// the login page to the app keeps the session in this tab only); never in
-// localStorage, cookies or URLs.
+// The refresh token lives in an HttpOnly cookie (`hb_refresh`, Secure,
+// SameSite=Strict, sent only to /api/v1/auth): no script can read it. The
+// access token lives in this page's memory only — never in localStorage,
+// sessionStorage or URLs — so each page load gets a fresh one from the cookie
+// (`Session.resume()`). One browser is signed in once for all its tabs:
+// they share the cookie, a Web Lock lets one tab at a time exchange it (two
+// tabs presenting the same single-use token at once would look like theft and
+// end the session), and a BroadcastChannel tells the other tabs when this one
+// signs in or out. docs/api.md "Browser sessions" says why.
 
-const STORAGE_KEY = 'healthbridge.session';
 /** Refresh this long before the access token expires. */
 const REFRESH_MARGIN_MS = 60_000;
+/** The Web Lock that serializes cookie refreshes across this browser's tabs. */
+const REFRESH_LOCK = 'healthbridge.refresh';
+/** Tabs tell each other `{type: 'signed-in' | 'signed-out'}` here. */
+const CHANNEL = 'healthbridge.session';
 
 export class ApiError extends Error {
   constructor(status, code, message, field, retryAfter) {
@@ -19,43 +28,38 @@ export class ApiError extends Error {
   }
 }
 
-function storage() {
-  try {
-    return globalThis.sessionStorage ?? null;
-  } catch {
-    return null; // storage disabled: the session lasts as long as the page
-  }
-}
-
-export function loadStoredSession() {
-  try {
-    const raw = storage()?.getItem(STORAGE_KEY);
-    if (!raw) return null;
-    const s = JSON.parse(raw);
-    if (typeof s?.access_token !== 'string' || typeof s?.refresh_token !== 'string') return null;
-    return s;
-  } catch {
-    return null;
-  }
-}
-
-function storeSession(s) {
-  try {
-    if (s) storage()?.setItem(STORAGE_KEY, JSON.stringify(s));
-    else storage()?.removeItem(STORAGE_KEY);
-  } catch {
-    /* storage full or disabled: keep it in memory only */
-  }
-}
-
-/** Turns a token pair from login/refresh into the stored session shape. */
+/** Turns a token pair from login/refresh into the in-memory session shape. */
 function fromPair(pair, now = Date.now()) {
   return {
     access_token: pair.access_token,
-    refresh_token: pair.refresh_token,
     session_id: pair.session_id,
     expires_at: now + Number(pair.expires_in ?? 900) * 1000,
   };
+}
+
+/** Tells the other tabs of this browser (best effort: old browsers have no channel). */
+function tellOtherTabs(type) {
+  try {
+    const channel = new BroadcastChannel(CHANNEL);
+    channel.postMessage({ type });
+    channel.close();
+  } catch {
+    /* no BroadcastChannel: other tabs notice at their next request */
+  }
+}
+
+/** Calls `fn` holding the browser-wide refresh lock (or directly without Web Locks). */
+function withRefreshLock(fn) {
+  const locks = globalThis.navigator?.locks;
+  return locks ? locks.request(REFRESH_LOCK, fn) : fn();
+}
+
+/**
+ * Exchanges the cookie for a new token pair, one tab at a time. Returns null
+ * when this browser has no session (the hub answers 204).
+ */
+function refreshThroughCookie() {
+  return withRefreshLock(() => rawFetch('/api/v1/auth/refresh', { method: 'POST', cookie: true }));
 }
 
 async function parseResponse(resp) {
@@ -82,18 +86,26 @@ async function parseResponse(resp) {
   return body;
 }
 
-async function rawFetch(path, { method = 'GET', body, token, signal } = {}) {
+/**
+ * One JSON request. `cookie` marks the auth calls that send, receive or clear
+ * the refresh cookie; every other call goes without cookies. Those calls are
+ * `keepalive`, so a page closed or reloaded mid-refresh still stores the
+ * rotated cookie instead of losing it (the old one no longer works).
+ */
+async function rawFetch(path, { method = 'GET', body, token, signal, cookie = false } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (cookie) headers['X-Session-Cookie'] = '1';
   let resp;
   try {
     resp = await fetch(path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'omit',
+      credentials: cookie ? 'same-origin' : 'omit',
       cache: 'no-store',
+      keepalive: cookie,
       signal,
     });
   } catch (e) {
@@ -104,8 +116,9 @@ async function rawFetch(path, { method = 'GET', body, token, signal } = {}) {
 }
 
 /**
- * Logs in. `code` is a TOTP code (6 digits) or a recovery code; send it only
- * after the server answered `mfa_required`.
+ * Signs in and returns the new `Session`. `code` is a TOTP code (6 digits) or
+ * a recovery code; send it only after the server answered `mfa_required`.
+ * The refresh token arrives as the cookie; the other tabs are told.
  */
 export async function login(email, password, code) {
   const body = { email, password };
@@ -114,10 +127,26 @@ export async function login(email, password, code) {
     if (/^\d{6}$/.test(c.replace(/\s/g, ''))) body.totp_code = c.replace(/\s/g, '');
     else body.recovery_code = c;
   }
-  const pair = await rawFetch('/api/v1/auth/login', { method: 'POST', body });
-  const session = fromPair(pair);
-  storeSession(session);
-  return session;
+  const pair = await withRefreshLock(() =>
+    rawFetch('/api/v1/auth/login', { method: 'POST', body, cookie: true }),
+  );
+  tellOtherTabs('signed-in');
+  return new Session(fromPair(pair));
+}
+
+/**
+ * Calls `onChange(type)` when another tab of this browser signs in or out
+ * (`'signed-in'`, `'signed-out'`). The sign-in page uses it to follow a
+ * sign-in made elsewhere.
+ */
+export function onOtherTabs(onChange) {
+  try {
+    const channel = new BroadcastChannel(CHANNEL);
+    channel.addEventListener('message', (e) => onChange(e.data?.type));
+    return channel;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -135,19 +164,35 @@ export function redeemVisitLink(token) {
  * forwards it with a `refresh` frame).
  */
 export class Session extends EventTarget {
-  constructor(stored) {
+  constructor(tokens) {
     super();
-    this.s = stored;
+    this.s = tokens;
     this.refreshing = null;
     this.timer = null;
     this.ended = false;
     this.schedule();
+    // Signing out in another tab signs this one out too (same cookie, same
+    // server session).
+    this.channel = onOtherTabs((type) => {
+      if (type === 'signed-out') this.end('logout');
+    });
+    // For the end-to-end tests, as the visit pages' `__hbVisit`: it holds
+    // nothing a script on this page could not get from the refresh endpoint.
+    globalThis.__hbSession = this;
   }
 
-  /** The session stored in this tab, or null when signed out. */
-  static resume() {
-    const stored = loadStoredSession();
-    return stored ? new Session(stored) : null;
+  /**
+   * This browser's session: a fresh access token from the refresh cookie, or
+   * null when nobody is signed in here. Always `await` it.
+   */
+  static async resume() {
+    try {
+      const pair = await refreshThroughCookie();
+      return pair ? new Session(fromPair(pair)) : null;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return null; // the cookie's session ended
+      throw e;
+    }
   }
 
   get expiresAt() {
@@ -175,24 +220,14 @@ export class Session extends EventTarget {
     return this.s.access_token;
   }
 
-  /** Exchanges the refresh token for a new pair; concurrent callers share one exchange. */
+  /** Exchanges the refresh cookie for a new pair; concurrent callers share one exchange. */
   refresh() {
     if (this.refreshing) return this.refreshing;
-    const used = this.s.refresh_token;
     this.refreshing = (async () => {
       try {
-        // Another page of this tab (after a reload) may have refreshed already.
-        const stored = loadStoredSession();
-        if (stored && stored.refresh_token !== used && stored.expires_at > Date.now() + 5_000) {
-          this.s = stored;
-        } else {
-          const pair = await rawFetch('/api/v1/auth/refresh', {
-            method: 'POST',
-            body: { refresh_token: used },
-          });
-          this.s = fromPair(pair);
-          storeSession(this.s);
-        }
+        const pair = await refreshThroughCookie();
+        if (!pair) throw new ApiError(401, 'unauthenticated', 'You are signed out.');
+        this.s = fromPair(pair);
         this.schedule();
         this.dispatchEvent(new CustomEvent('token', { detail: { access_token: this.s.access_token } }));
         return this.s.access_token;
@@ -212,7 +247,12 @@ export class Session extends EventTarget {
     return this.refreshing;
   }
 
-  /** Authorized JSON request; on `token_expired` refreshes once and retries. */
+  /**
+   * Authorized JSON request; on `token_expired` refreshes once and retries.
+   * Only `unauthenticated` (the session was ended) signs this page out: a
+   * wrong password or code (`invalid_credentials`, `invalid_mfa_code`) is an
+   * answer for the form that sent it.
+   */
   async call(path, opts = {}) {
     const token = await this.accessToken();
     try {
@@ -223,7 +263,7 @@ export class Session extends EventTarget {
           const fresh = await this.accessToken({ force: true });
           return rawFetch(path, { ...opts, token: fresh });
         }
-        this.end('unauthenticated');
+        if (e.code === 'unauthenticated') this.end('unauthenticated');
       }
       throw e;
     }
@@ -249,23 +289,34 @@ export class Session extends EventTarget {
     return this.call(path, { ...opts, method: 'DELETE' });
   }
 
-  /** Signs out on the server (best effort) and forgets the tokens. */
+  /** Signs this browser out on the server (best effort), clears the cookie and tells the other tabs. */
   async logout() {
     if (this.ended) return;
     try {
-      await rawFetch('/api/v1/auth/logout', { method: 'POST', token: this.s.access_token });
+      const token = await this.accessToken();
+      await rawFetch('/api/v1/auth/logout', { method: 'POST', token, cookie: true });
     } catch {
       /* the session is forgotten here either way */
     }
+    tellOtherTabs('signed-out');
     this.end('logout');
   }
 
-  /** Forgets the session in this tab and tells listeners. */
+  /** Ends every session of the account, on every device; this browser signs out too. */
+  async logoutEverywhere() {
+    const token = await this.accessToken();
+    await rawFetch('/api/v1/auth/logout-everywhere', { method: 'POST', token, cookie: true });
+    tellOtherTabs('signed-out');
+    this.end('logout');
+  }
+
+  /** Forgets the session in this page and tells listeners. */
   end(reason) {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.timer);
-    storeSession(null);
+    this.channel?.close();
+    if (globalThis.__hbSession === this) globalThis.__hbSession = null;
     this.dispatchEvent(new CustomEvent('ended', { detail: { reason } }));
   }
 

@@ -96,7 +96,12 @@ async function start() {
     show('invalid');
     return;
   }
-  const session = Session.resume();
+  let session = null;
+  try {
+    session = await Session.resume();
+  } catch {
+    /* the hub is unreachable: continue signed out */
+  }
   if (session) {
     try {
       const me = await session.me();
@@ -137,8 +142,9 @@ $('sign-in-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   showError('sign-in-error', '');
   const code = $('code-field').hidden ? undefined : $('code').value;
+  let session;
   try {
-    await login($('email').value.trim(), $('password').value, code);
+    session = await login($('email').value.trim(), $('password').value, code);
   } catch (e) {
     if (e instanceof ApiError && e.code === 'mfa_required') {
       $('code-field').hidden = false;
@@ -147,7 +153,7 @@ $('sign-in-form').addEventListener('submit', async (event) => {
     }
     return showError('sign-in-error', e instanceof ApiError ? e.message : 'Something went wrong. Try again.');
   }
-  await acceptSignedIn(Session.resume(), 'sign-in-error');
+  await acceptSignedIn(session, 'sign-in-error');
 });
 
 start();

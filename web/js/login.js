@@ -1,25 +1,36 @@
 // The sign-in page: email + password, then a one-time code when the account
 // has MFA on (the API answers `mfa_required`).
 
-import { ApiError, Session, loadStoredSession, login } from './api.js';
+import { ApiError, Session, login, onOtherTabs } from './api.js';
 import { takeFlash } from './dom.js';
 import { homeFor } from './shell.js';
 
 /** Each person lands in their own area: portal, console, admin or platform. */
-async function goHome() {
-  const session = await Session.resume();
+async function goHome(session) {
   let target = '/web/settings.html';
   try {
-    if (session) target = homeFor(await session.me());
+    target = homeFor(await session.me());
   } catch {
     // The account page still works; it will ask to sign in again if needed.
   }
   location.replace(target);
 }
 
-if (loadStoredSession()) {
-  goHome();
+/** Already signed in in this browser (another tab, an earlier visit): go home. */
+async function followSession() {
+  try {
+    const session = await Session.resume();
+    if (session) await goHome(session);
+  } catch {
+    /* the hub is unreachable: the form stays */
+  }
 }
+
+followSession();
+// Signing in in another tab signs this one in too.
+onOtherTabs((type) => {
+  if (type === 'signed-in') followSession();
+});
 
 const form = document.getElementById('login-form');
 const email = document.getElementById('email');
@@ -62,9 +73,9 @@ form.addEventListener('submit', async (event) => {
 
   busy(true);
   try {
-    await login(email.value.trim(), password.value, needCode ? code.value : undefined);
+    const session = await login(email.value.trim(), password.value, needCode ? code.value : undefined);
     status.textContent = 'Signed in. Opening your home page…';
-    await goHome();
+    await goHome(session);
     return;
   } catch (e) {
     busy(false);

@@ -16,7 +16,7 @@ const VISITS_REFRESH_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
 
-const session = Session.resume();
+const session = await Session.resume();
 if (!session) {
   location.replace('/');
   await new Promise(() => {}); // signed out: stop here while the browser navigates

@@ -19,11 +19,30 @@ use crate::{
 
 const RECOVERY_CODES: usize = 10;
 
-/// What an authenticator app needs: scan `otpauth_uri` as a QR code or type `secret`.
+/// What an authenticator app needs: scan `qr_svg` (the `otpauth_uri` as a QR
+/// code) or type `secret`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MfaEnrolment {
     pub secret: String,
     pub otpauth_uri: String,
+    /// `otpauth_uri` as a QR code: an SVG document (black modules on white,
+    /// with the quiet zone), for the page to show as it is.
+    pub qr_svg: String,
+}
+
+/// The QR code of `uri` as SVG, drawn by the `qrcode` crate. Medium error
+/// correction keeps the code small enough for a phone camera at arm's length.
+fn qr_svg(uri: &str) -> Result<String> {
+    use qrcode::{EcLevel, QrCode, render::svg};
+    let code = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M)
+        .map_err(Error::internal)?;
+    Ok(code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .quiet_zone(true)
+        .build())
 }
 
 /// Starts enrolment with a fresh secret, stored encrypted and unconfirmed; login
@@ -55,9 +74,11 @@ pub async fn enrol_totp(
         now,
     )
     .await?;
+    let otpauth_uri = totp::otpauth_uri(&secret, &state.config.auth.mfa_issuer, &user.email);
     Ok(MfaEnrolment {
         secret: secret.to_base32(),
-        otpauth_uri: totp::otpauth_uri(&secret, &state.config.auth.mfa_issuer, &user.email),
+        qr_svg: qr_svg(&otpauth_uri)?,
+        otpauth_uri,
     })
 }
 

@@ -9,8 +9,10 @@ mod mfa;
 mod password_change;
 pub mod platform_admins;
 mod principal;
+pub mod profile;
 mod register;
 mod session;
+pub mod signed_in;
 mod throttling;
 
 pub use bootstrap::grant_role;

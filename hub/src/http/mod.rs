@@ -8,6 +8,7 @@ mod not_found;
 pub mod openapi;
 pub mod openapi_limits;
 pub mod routes;
+pub mod session_cookie;
 pub mod web;
 
 use std::time::Duration;
@@ -31,7 +32,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 use routes::{
-    admin, auth, health, me, notifications, org_admin, orgs, referrals, rooms, scheduling, visits,
+    admin, auth, health, me, notifications, org_admin, orgs, referrals, rooms, scheduling, sessions,
+    visits,
 };
 
 /// The API routes with their OpenAPI description. Every route goes through
@@ -43,11 +45,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
+        .routes(routes!(sessions::logout_everywhere))
         .routes(routes!(auth::change_password))
         .routes(routes!(auth::enrol_totp))
         .routes(routes!(auth::confirm_totp))
         .routes(routes!(auth::disable_totp))
-        .routes(routes!(me::me))
+        .routes(routes!(me::me, me::patch_me))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::delete_session))
         .routes(routes!(admin::disable_user))
         .routes(routes!(admin::enable_user))
         .routes(routes!(

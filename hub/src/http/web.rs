@@ -1,8 +1,10 @@
 //! The clinician console: the files of the workspace's `web/` folder, embedded
 //! in the binary so the hub serves them from any working directory.
 //!
-//! `/` is the sign-in page, `/account`, `/invite` and `/visit` are where account
-//! mail, organization invites and visit invitations link to; everything else is under `/web/`. Only the files in
+//! `/` is the sign-in page; `/signup` (sign up, and the email verification
+//! link), `/forgot` (the password reset link), `/invite` and `/visit` are where
+//! account mail, organization invites and visit invitations link to (`/account`
+//! forwards links from older mail); everything else is under `/web/`. Only the files in
 //! [`ASSETS`] exist: the lookup is an exact match on the table, so no path can
 //! reach the file system. Responses carry a Content-Security-Policy that allows
 //! exactly what the pages use (same-origin scripts, styles, images, `fetch` and
@@ -75,6 +77,9 @@ pub static ASSETS: &[Asset] = &[
     asset!("index.html", HTML),
     asset!("app.html", HTML),
     asset!("account.html", HTML),
+    asset!("signup.html", HTML),
+    asset!("forgot.html", HTML),
+    asset!("settings.html", HTML),
     asset!("visit.html", HTML),
     asset!("visits.html", HTML),
     asset!("invite.html", HTML),
@@ -89,6 +94,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("css/monitor.css", CSS),
     asset!("css/admin.css", CSS),
     asset!("css/console.css", CSS),
+    asset!("css/account.css", CSS),
     asset!("js/api.js", JS),
     asset!("js/admin/admin.js", JS),
     asset!("js/admin/audit.js", JS),
@@ -104,6 +110,16 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/devices.js", JS),
     asset!("js/invite.js", JS),
     asset!("js/dom.js", JS),
+    asset!("js/forgot.js", JS),
+    asset!("js/signup.js", JS),
+    asset!("js/settings/main.js", JS),
+    asset!("js/settings/profile.js", JS),
+    asset!("js/settings/password.js", JS),
+    asset!("js/settings/mfa.js", JS),
+    asset!("js/settings/sessions.js", JS),
+    asset!("js/settings/notifications.js", JS),
+    asset!("js/settings/calendar.js", JS),
+    asset!("js/settings/form.js", JS),
     asset!("js/live.js", JS),
     asset!("js/login.js", JS),
     asset!("js/messages.js", JS),
@@ -153,7 +169,11 @@ pub fn routes() -> Router<AppState> {
 fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
-        // Links in account mail (email verification, password reset).
+        // Sign up, and the email verification link (`/signup#verify=<token>`).
+        .route("/signup", get(signup))
+        // Forgot password, and the reset link (`/forgot#reset=<token>`).
+        .route("/forgot", get(forgot))
+        // Links in account mail sent before those two pages (forwarded there).
         .route("/account", get(account))
         // Visit links (`/visit#t=<token>`, docs/visits.md).
         .route("/visit", get(visit))
@@ -164,6 +184,14 @@ fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
+}
+
+async fn signup(headers: HeaderMap) -> Response {
+    serve("signup.html", &headers)
+}
+
+async fn forgot(headers: HeaderMap) -> Response {
+    serve("forgot.html", &headers)
 }
 
 async fn account(headers: HeaderMap) -> Response {

@@ -1,7 +1,7 @@
 //! Email verification and password reset: single-use tokens, stored hashed,
 //! mailed through the notifier's outbox in the same transaction that creates them.
 //!
-//! Links carry the token in the URL fragment (`/account#reset=…`), which
+//! Links carry the token in the URL fragment (`/signup#verify=…`, `/forgot#reset=…`), which
 //! browsers never send to a server, so it cannot land in an access log; the page
 //! posts it to the API.
 
@@ -53,12 +53,14 @@ async fn issue(
     now: i64,
 ) -> Result<bool> {
     let token = opaque_token();
-    let (template, fragment, ttl) = match purpose {
-        Purpose::VerifyEmail => ("account.verify_email", "verify", VERIFY_TTL_MS),
-        Purpose::PasswordReset => ("account.password_reset", "reset", RESET_TTL_MS),
+    // The sign-up page confirms the address, the forgot-password page sets the
+    // new password; the token rides in the fragment, which browsers never send.
+    let (template, page, fragment, ttl) = match purpose {
+        Purpose::VerifyEmail => ("account.verify_email", "signup", "verify", VERIFY_TTL_MS),
+        Purpose::PasswordReset => ("account.password_reset", "forgot", "reset", RESET_TTL_MS),
     };
     let link = format!(
-        "{}/account#{fragment}={token}",
+        "{}/{page}#{fragment}={token}",
         state.config.effective_public_url()
     );
     let queued = outbox::enqueue(

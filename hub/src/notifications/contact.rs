@@ -150,6 +150,45 @@ fn parse_hhmm(field: &'static str, s: &str) -> Result<i64> {
     }
 }
 
+/// A phone number in E.164 form (`+14155550100`), or `invalid_phone`.
+pub(crate) fn parse_phone(raw: &str) -> Result<String> {
+    PhoneNumber::parse(raw)
+        .map(|p| p.as_str().to_owned())
+        .map_err(|_| {
+            Error::invalid(
+                "phone",
+                "invalid_phone",
+                "phone must be an international number like +14155550100",
+            )
+        })
+}
+
+/// One of the languages the notices are written in, or `invalid_locale`.
+pub(crate) fn check_locale(locale: &str) -> Result<()> {
+    if LOCALES.contains(&locale) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "locale",
+            "invalid_locale",
+            format!("locale must be one of {}", LOCALES.join(", ")),
+        ))
+    }
+}
+
+/// An IANA time zone name, or `invalid_time_zone`.
+pub(crate) fn check_time_zone(zone: &str) -> Result<()> {
+    if zone.parse::<chrono_tz::Tz>().is_ok() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "time_zone",
+            "invalid_time_zone",
+            "time_zone must be an IANA zone such as Europe/Lisbon",
+        ))
+    }
+}
+
 /// Validates everything first, then writes it in one transaction: a request with
 /// one bad field changes nothing.
 pub async fn update(
@@ -159,38 +198,15 @@ pub async fn update(
     meta: &RequestMeta,
 ) -> Result<NotificationSettings> {
     let phone = match &input.phone {
-        Some(Some(p)) => Some(Some(
-            PhoneNumber::parse(p)
-                .map_err(|_| {
-                    Error::invalid(
-                        "phone",
-                        "invalid_phone",
-                        "phone must be an international number like +14155550100",
-                    )
-                })?
-                .as_str()
-                .to_owned(),
-        )),
+        Some(Some(p)) => Some(Some(parse_phone(p)?)),
         Some(None) => Some(None),
         None => None,
     };
-    if let Some(locale) = &input.locale
-        && !LOCALES.contains(&locale.as_str())
-    {
-        return Err(Error::invalid(
-            "locale",
-            "invalid_locale",
-            format!("locale must be one of {}", LOCALES.join(", ")),
-        ));
+    if let Some(locale) = &input.locale {
+        check_locale(locale)?;
     }
-    if let Some(zone) = &input.time_zone
-        && zone.parse::<chrono_tz::Tz>().is_err()
-    {
-        return Err(Error::invalid(
-            "time_zone",
-            "invalid_time_zone",
-            "time_zone must be an IANA zone such as Europe/Lisbon",
-        ));
+    if let Some(zone) = &input.time_zone {
+        check_time_zone(zone)?;
     }
     let quiet = match &input.quiet_hours {
         Some(Some(q)) => {

@@ -138,3 +138,32 @@ pub async fn rotate_refresh_token(
         None => RefreshLookup::Unknown,
     })
 }
+
+/// A live session as its owner's session list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LiveSession {
+    pub id: String,
+    pub created_at: i64,
+    /// When its newest refresh token was issued (login or the last refresh).
+    pub last_used_at: Option<i64>,
+    pub user_agent: Option<String>,
+}
+
+/// The user's sessions that are neither revoked nor expired, newest first (at
+/// most 100).
+pub async fn live_for_user(
+    conn: &mut Conn,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<LiveSession>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.id, s.created_at, s.user_agent, \
+         (SELECT MAX(r.created_at) FROM refresh_tokens r WHERE r.session_id = s.id) AS last_used_at \
+         FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         ORDER BY s.created_at DESC, s.id DESC LIMIT 100",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?)
+}

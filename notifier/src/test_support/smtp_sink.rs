@@ -111,6 +111,13 @@ impl SmtpSink {
         }
     }
 
+    /// The file the server appends each message to, one JSON object a line
+    /// (`mail_from`, `rcpt_tos`, `data`): for a test in another process (a
+    /// browser script) that reads the mail itself.
+    pub fn log_file(&self) -> PathBuf {
+        self.out_file()
+    }
+
     fn out_file(&self) -> PathBuf {
         self.dir.0.join("received.jsonl")
     }

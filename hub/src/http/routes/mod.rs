@@ -11,4 +11,5 @@ pub mod orgs;
 pub mod referrals;
 pub mod rooms;
 pub mod scheduling;
+pub mod sessions;
 pub mod visits;
