@@ -392,27 +392,21 @@ async function resilience(ids) {
   ok(`B2 reconnected, subscribed with since=${resub.since.offset} and recovered the missed message once`);
 
   step = 'B2 refreshes its access token early';
-  const old = await pages.B2.evaluate(() => JSON.parse(sessionStorage.getItem('healthbridge.session')));
-  // Pretend the token expires in 65 s: the page refreshes 60 s before expiry,
-  // about 5 s after the reload, once its socket is open (the shell loads the
-  // account first), so the fresh token must reach the open socket.
-  await pages.B2.evaluate(() => {
-    const s = JSON.parse(sessionStorage.getItem('healthbridge.session'));
-    s.expires_at = Date.now() + 65_000;
-    sessionStorage.setItem('healthbridge.session', JSON.stringify(s));
-  });
-  // Request ids start again at 1 in the reloaded page: look only at new frames.
+  // The access token lives in the page's memory only (the refresh token is an
+  // HttpOnly cookie); the page exposes its session as `__hbSession` for tests.
+  const old = await pages.B2.evaluate(() => window.__hbSession.s.access_token);
   log.sent.length = 0;
   log.received.length = 0;
-  await pages.B2.reload({ waitUntil: 'load' });
-  await waitIn(pages.B2, 'B2 did not come back after a reload', () =>
-    document.getElementById('conn-status')?.dataset.state === 'open',
-  );
+  // Pretend the token expires in 61 s: the page refreshes 60 s before expiry.
+  await pages.B2.evaluate(() => {
+    window.__hbSession.s.expires_at = Date.now() + 61_000;
+    window.__hbSession.schedule();
+  });
   await waitIn(
     pages.B2,
     'the access token was not refreshed',
-    (oldToken) => JSON.parse(sessionStorage.getItem('healthbridge.session')).refresh_token !== oldToken,
-    old.refresh_token,
+    (oldToken) => window.__hbSession?.s.access_token !== oldToken,
+    old,
   );
   const refreshFrame = await (async () => {
     const until = Date.now() + STEP_MS;
@@ -424,8 +418,8 @@ async function resilience(ids) {
     return log.sent.find((x) => x.type === 'refresh');
   })();
   check(refreshFrame, 'no refresh frame was sent on the socket');
-  const fresh = await pages.B2.evaluate(() => JSON.parse(sessionStorage.getItem('healthbridge.session')));
-  check(refreshFrame.token === fresh.access_token, 'the refresh frame did not carry the new access token');
+  const fresh = await pages.B2.evaluate(() => window.__hbSession.s.access_token);
+  check(refreshFrame.token === fresh, 'the refresh frame did not carry the new access token');
   const refreshReply = log.received.find((r) => r.id === refreshFrame.id);
   check(refreshReply?.type === 'reply', `the refresh frame was answered with ${JSON.stringify(refreshReply)}`);
   check(refreshReply.result?.token_expires_at, 'the refresh reply has no token_expires_at');
@@ -448,7 +442,7 @@ async function resilience(ids) {
 async function bookingIsAnnouncedInWords(ids) {
   step = 'user A books an appointment for a patient';
   const status = await pages.A.evaluate(async ({ booking, provider }) => {
-    const { access_token: token } = JSON.parse(sessionStorage.getItem('healthbridge.session'));
+    const token = window.__hbSession.s.access_token;
     const res = await fetch(`/api/v1/orgs/${booking.org_id}/appointments`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },

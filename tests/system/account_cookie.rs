@@ -202,9 +202,15 @@ async fn mfa_login_in_a_browser_sets_the_cookie_and_enrolment_draws_a_qr_code() 
             .expect(200);
         let svg = enrol["qr_svg"].as_str().expect("qr_svg");
         let start = svg.find("<svg").expect("an <svg> element");
-        assert!(svg[..start].trim().is_empty() || svg.starts_with("<?xml"), "{svg:.80}");
+        assert!(
+            svg[..start].trim().is_empty() || svg.starts_with("<?xml"),
+            "{svg:.80}"
+        );
         assert!(svg.trim_end().ends_with("</svg>"));
-        assert!(svg.contains("viewBox") && svg.contains("<path"), "{svg:.200}");
+        assert!(
+            svg.contains("viewBox") && svg.contains("<path"),
+            "{svg:.200}"
+        );
         // The QR code holds the URI, which the SVG never spells out.
         let secret = enrol["secret"].as_str().unwrap();
         assert!(!svg.contains(secret));
@@ -255,15 +261,38 @@ async fn patch_me_changes_the_profile_and_refuses_bad_fields_whole() {
         .fetch_one(app.state.store.pool())
         .await
         .unwrap();
-        assert!(!details.contains("+351912345678") && !details.contains("Moreira"), "{details}");
+        assert!(
+            !details.contains("+351912345678") && !details.contains("Moreira"),
+            "{details}"
+        );
 
         // Each bad field has its code, names its field, does not repeat the
         // input, and changes nothing (not even the good fields beside it).
         for (body, field, code, secret) in [
-            (json!({ "display_name": "   ", "locale": "es" }), "display_name", "invalid_display_name", ""),
-            (json!({ "phone": "call me maybe", "locale": "es" }), "phone", "invalid_phone", "call me maybe"),
-            (json!({ "time_zone": "Mars/Olympus", "locale": "es" }), "time_zone", "invalid_time_zone", "Mars/Olympus"),
-            (json!({ "locale": "tlh-Klingon" }), "locale", "invalid_locale", "tlh-Klingon"),
+            (
+                json!({ "display_name": "   ", "locale": "es" }),
+                "display_name",
+                "invalid_display_name",
+                "",
+            ),
+            (
+                json!({ "phone": "call me maybe", "locale": "es" }),
+                "phone",
+                "invalid_phone",
+                "call me maybe",
+            ),
+            (
+                json!({ "time_zone": "Mars/Olympus", "locale": "es" }),
+                "time_zone",
+                "invalid_time_zone",
+                "Mars/Olympus",
+            ),
+            (
+                json!({ "locale": "tlh-Klingon" }),
+                "locale",
+                "invalid_locale",
+                "tlh-Klingon",
+            ),
         ] {
             let reply = patch(body).await;
             reply.expect_error(422, code);
@@ -283,9 +312,14 @@ async fn patch_me_changes_the_profile_and_refuses_bad_fields_whole() {
         let me = patch(json!({ "phone": null })).await.expect(200);
         assert!(me["phone"].is_null());
         assert_eq!(me["time_zone"], "Europe/Lisbon");
-        app.call(Method::PATCH, "/api/v1/me", None, Some(json!({ "locale": "en" })))
-            .await
-            .expect_error(401, "unauthenticated");
+        app.call(
+            Method::PATCH,
+            "/api/v1/me",
+            None,
+            Some(json!({ "locale": "en" })),
+        )
+        .await
+        .expect_error(401, "unauthenticated");
         app.stop().await;
     }
 }

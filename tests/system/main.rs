@@ -1,6 +1,7 @@
 //! Whole-system tests: real servers on port 0, a fresh database per test, on
 //! SQLite always and on PostgreSQL when `HUB_TEST_DATABASE_URL` is set.
 
+mod account_browser;
 mod account_cookie;
 mod account_sessions;
 mod accounts;

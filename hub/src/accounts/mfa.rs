@@ -34,8 +34,8 @@ pub struct MfaEnrolment {
 /// correction keeps the code small enough for a phone camera at arm's length.
 fn qr_svg(uri: &str) -> Result<String> {
     use qrcode::{EcLevel, QrCode, render::svg};
-    let code = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M)
-        .map_err(Error::internal)?;
+    let code =
+        QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M).map_err(Error::internal)?;
     Ok(code
         .render::<svg::Color<'_>>()
         .min_dimensions(200, 200)

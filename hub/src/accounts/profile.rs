@@ -91,7 +91,14 @@ pub async fn update(
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     if let Some(name) = &name {
-        set(&mut tx, user_id, Column::DisplayName, Some(name.as_str()), now).await?;
+        set(
+            &mut tx,
+            user_id,
+            Column::DisplayName,
+            Some(name.as_str()),
+            now,
+        )
+        .await?;
         changed.push("display_name");
     }
     if let Some(phone) = &phone {

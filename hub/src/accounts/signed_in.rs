@@ -84,8 +84,7 @@ pub async fn sign_out_everywhere(
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     let revoked =
-        sessions::revoke_all_for_user(&mut tx, user_id, None, "signed_out_everywhere", now)
-            .await?;
+        sessions::revoke_all_for_user(&mut tx, user_id, None, "signed_out_everywhere", now).await?;
     audit::commit_with(
         tx,
         &AuditEvent::new("auth.logout_everywhere", Outcome::Success)
@@ -146,7 +145,8 @@ mod tests {
         assert_eq!(device(Some(iphone)), "Safari on iOS");
         let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36 Edg/131.0";
         assert_eq!(device(Some(edge)), "Edge on Windows");
-        let firefox_android = "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0";
+        let firefox_android =
+            "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0";
         assert_eq!(device(Some(firefox_android)), "Firefox on Android");
         assert_eq!(device(Some("reqwest/0.12")), "Other device");
         assert_eq!(device(None), "Other device");

@@ -32,8 +32,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 use routes::{
-    admin, auth, health, me, notifications, org_admin, orgs, referrals, rooms, scheduling, sessions,
-    visits,
+    admin, auth, health, me, notifications, org_admin, orgs, referrals, rooms, scheduling,
+    sessions, visits,
 };
 
 /// The API routes with their OpenAPI description. Every route goes through

@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn reads_the_cookie_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; hb_refresh=tok-en_1"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; hb_refresh=tok-en_1"),
+        );
         assert_eq!(read(&h).as_deref(), Some("tok-en_1"));
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, HeaderValue::from_static("hb_refresh="));
@@ -74,7 +77,14 @@ mod tests {
     fn the_cookie_is_http_only_secure_strict_and_scoped() {
         let v = set("abc", 60);
         let v = v.to_str().unwrap();
-        for part in ["hb_refresh=abc", "HttpOnly", "Secure", "SameSite=Strict", "Path=/api/v1/auth", "Max-Age=60"] {
+        for part in [
+            "hb_refresh=abc",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/api/v1/auth",
+            "Max-Age=60",
+        ] {
             assert!(v.contains(part), "{v}");
         }
         assert!(clear().to_str().unwrap().contains("Max-Age=0"));

@@ -49,8 +49,10 @@ fn tokens_answer(state: &AppState, in_cookie: bool, pair: TokenPair) -> Response
         session_id: pair.session_id.clone(),
     };
     if in_cookie {
-        let cookie =
-            session_cookie::set(&pair.refresh_token, state.config.auth.refresh_token_ttl_secs);
+        let cookie = session_cookie::set(
+            &pair.refresh_token,
+            state.config.auth.refresh_token_ttl_secs,
+        );
         ([(header::SET_COOKIE, cookie)], axum::Json(body(None))).into_response()
     } else {
         axum::Json(body(Some(pair.refresh_token.clone()))).into_response()
