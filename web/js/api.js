@@ -37,11 +37,18 @@ function fromPair(pair, now = Date.now()) {
   };
 }
 
+/**
+ * Names this page in its messages: a page hears its own posts on its other
+ * channel objects, and must not act on them (a sign-in page that "follows"
+ * its own sign-in would refresh while it navigates away).
+ */
+const PAGE_ID = Math.random().toString(36).slice(2) + Date.now().toString(36);
+
 /** Tells the other tabs of this browser (best effort: old browsers have no channel). */
 function tellOtherTabs(type) {
   try {
     const channel = new BroadcastChannel(CHANNEL);
-    channel.postMessage({ type });
+    channel.postMessage({ type, from: PAGE_ID });
     channel.close();
   } catch {
     /* no BroadcastChannel: other tabs notice at their next request */
@@ -142,7 +149,9 @@ export async function login(email, password, code) {
 export function onOtherTabs(onChange) {
   try {
     const channel = new BroadcastChannel(CHANNEL);
-    channel.addEventListener('message', (e) => onChange(e.data?.type));
+    channel.addEventListener('message', (e) => {
+      if (e.data?.from !== PAGE_ID) onChange(e.data?.type);
+    });
     return channel;
   } catch {
     return null;
