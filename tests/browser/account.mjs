@@ -133,11 +133,19 @@ await run.main(async () => {
   await tab.click('#logout');
   await tab.waitForURL((u) => u.pathname === '/', { timeout: run.stepMs });
   check(!(await home.cookies()).some((c) => c.name === 'hb_refresh'), 'the cookie outlived signing out');
+  const beforeWrong = run.problems.length;
+  await tab.fill('#email', EMAIL);
+  await tab.fill('#password', 'not the password at all');
+  await tab.click('#login-submit');
+  await waitFor(tab, () => !document.getElementById('login-error')?.hidden, null, 'a wrong password was not refused');
+  const wrong = await tab.textContent('#login-error');
+  check(wrong === 'Wrong email or password.', `a wrong password reads "${wrong}"`);
+  forgive(/status of 401/, beforeWrong);
   const code = await freshTotpCode(patient.totpSecret, patient.totpStep);
   await signInWithCode(tab, code.code);
   if (ignore404) forgive(/portal\.html.*404|404.*portal\.html/);
   run.noProblems();
-  run.ok('signed out (cookie gone), then signed in with password and a code computed here');
+  run.ok('signed out (cookie gone); a wrong password reads "Wrong email or password."; signed in with password and a code computed here');
 
   run.begin('a second tab is signed in without signing in');
   await settings(tab);

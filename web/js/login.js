@@ -3,6 +3,7 @@
 
 import { ApiError, Session, login, onOtherTabs } from './api.js';
 import { takeFlash } from './dom.js';
+import { explain } from './messages.js';
 import { homeFor } from './shell.js';
 
 /** Each person lands in their own area: portal, console, admin or platform. */
@@ -94,22 +95,22 @@ form.addEventListener('submit', async (event) => {
         break;
       case 'invalid_mfa_code':
         code.value = '';
-        showError(e.message, code);
+        showError(explain(e), code);
         break;
       case 'invalid_credentials':
         password.value = '';
-        showError(e.message, password);
+        showError(explain(e), password);
         break;
       case 'too_many_attempts':
       case 'account_locked':
         showError(
           e.retryAfter
-            ? `${e.message} Try again in ${formatWait(e.retryAfter)}.`
-            : e.message,
+            ? `${e.code === 'account_locked' ? 'Too many failed attempts.' : 'Too many attempts.'} Try again in ${formatWait(e.retryAfter)}.`
+            : explain(e),
         );
         break;
       default:
-        showError(e.message);
+        showError(explain(e));
     }
   }
 });
