@@ -129,6 +129,28 @@ await run.main(async () => {
   forgive(/status of 422/);
   run.ok('name and time zone saved; a bad phone number is refused in plain words on its field');
 
+  run.begin('notification preferences, quiet hours and the calendar link');
+  await settings(tab);
+  await tab.selectOption('#pref-reminders', 'sms,email');
+  await tab.check('#quiet-on');
+  await tab.fill('#quiet-start', '21:30');
+  await tab.fill('#quiet-end', '07:15');
+  await tab.click('#notifications-form button[type=submit]');
+  await waitFor(tab, () => document.getElementById('notifications-status')?.textContent.includes('saved'), null, 'the notification settings were not saved');
+  await settings(tab);
+  check(await tab.isChecked('#quiet-on'), 'quiet hours are off after a reload');
+  check((await tab.inputValue('#quiet-start')) === '21:30' && (await tab.inputValue('#quiet-end')) === '07:15', 'quiet hours did not keep their times');
+  check((await tab.inputValue('#pref-reminders')) === 'sms,email', 'the reminder channels were not kept');
+  await tab.click('#calendar-create');
+  await waitFor(tab, () => document.getElementById('calendar-url')?.value.includes('/calendar/'), null, 'no calendar link was shown');
+  const feed = new URL(await tab.inputValue('#calendar-url'));
+  const ics = await fetch(`${run.base}${feed.pathname}`);
+  check(ics.status === 200 && (await ics.text()).includes('BEGIN:VCALENDAR'), `the calendar link answered ${ics.status}`);
+  await tab.click('#calendar-revoke');
+  await waitFor(tab, () => document.getElementById('calendar-status')?.textContent.includes('turned off'), null, 'the calendar link was not turned off');
+  check((await fetch(`${run.base}${feed.pathname}`)).status === 404, 'the turned-off calendar link still answers');
+  run.ok('reminders by text then email, quiet hours 21:30–07:15 kept; the calendar link works until turned off');
+
   run.begin('signing out clears the cookie and signing in asks for a code');
   await tab.click('#logout');
   await tab.waitForURL((u) => u.pathname === '/', { timeout: run.stepMs });
