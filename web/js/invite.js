@@ -5,6 +5,7 @@
 // (or is signed in already) and accepts into it.
 
 import { ApiError, Session, login } from './api.js';
+import { explain } from './messages.js';
 
 const token = new URLSearchParams(location.hash.slice(1)).get('token');
 history.replaceState(null, '', location.pathname);
@@ -69,7 +70,7 @@ function handle(error) {
     case 'already_member':
       return 'This account is already a member of the organization.';
     default:
-      return error.message || 'Something went wrong. Try again.';
+      return explain(error);
   }
 }
 
@@ -151,7 +152,7 @@ $('sign-in-form').addEventListener('submit', async (event) => {
       $('code').focus();
       return showError('sign-in-error', 'This account uses two-step sign-in. Enter your one-time code.');
     }
-    return showError('sign-in-error', e instanceof ApiError ? e.message : 'Something went wrong. Try again.');
+    return showError('sign-in-error', explain(e));
   }
   await acceptSignedIn(session, 'sign-in-error');
 });
