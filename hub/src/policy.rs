@@ -148,6 +148,11 @@ pub fn route_rule(method: &Method, route: &str) -> Option<RouteRule> {
         ("GET", "/orgs/{org_id}/providers/{user_id}/availability") => org(ANY_MEMBER, false),
         ("PUT", "/orgs/{org_id}/providers/{user_id}/availability") => org(CARE_TEAM, false),
         ("POST", "/orgs/{org_id}/providers/{user_id}/exceptions") => org(CARE_TEAM, false),
+        // Leave reasons can be medical: whoever manages the hours (`may_manage_availability`).
+        ("GET", "/orgs/{org_id}/providers/{user_id}/exceptions") => org(CARE_TEAM, false),
+        ("DELETE", "/orgs/{org_id}/providers/{user_id}/exceptions/{exception_id}") => {
+            org(CARE_TEAM, false)
+        }
         ("GET", "/orgs/{org_id}/slots") => org(ANY_MEMBER, false),
         // Who can be booked: names and zones of the care team with hours.
         ("GET", "/orgs/{org_id}/providers") => org(ANY_MEMBER, false),

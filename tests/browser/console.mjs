@@ -125,5 +125,28 @@ await run.main(async () => {
   await b.locator('#messages .msg-body.deleted').waitFor({ timeout: run.stepMs });
   run.ok('the edit and the deletion reach B live');
 
+  run.begin("B's schedule: hours and leave");
+  await b.goto(`${run.base}/web/schedule.html`);
+  await b.locator('#agenda-status', { hasText: /No appointments|^$/ }).waitFor({ timeout: run.stepMs });
+  await b.getByRole('button', { name: 'Week', exact: true }).click();
+  await b.locator('#hours-zone').fill('Europe/Lisbon');
+  await b.getByRole('button', { name: 'Add hours' }).click();
+  await b.getByRole('button', { name: 'Save weekly hours' }).click();
+  await b.locator('#hours-status', { hasText: 'saved' }).waitFor({ timeout: run.stepMs });
+  await b.reload();
+  await b.locator('#hours-rows .hours-row').first().waitFor({ timeout: run.stepMs });
+  check((await b.locator('#hours-zone').inputValue()) === 'Europe/Lisbon', 'the hours were not kept');
+  await b.getByLabel('From', { exact: true }).last().fill('2030-07-01T00:00');
+  await b.getByLabel('Until').fill('2030-07-15T00:00');
+  await b.getByLabel('Reason').fill('Summer leave');
+  await b.getByRole('button', { name: 'Add leave' }).click();
+  const leaveItem = b.locator('#leave-list li', { hasText: 'Summer leave' });
+  await leaveItem.waitFor({ timeout: run.stepMs });
+  await expectAccessible(b, 'the schedule page');
+  b.once('dialog', (d) => d.accept());
+  await leaveItem.getByRole('button', { name: /^Take back/ }).click();
+  await leaveItem.waitFor({ state: 'detached', timeout: run.stepMs });
+  run.ok('B sets weekly hours (kept after a reload), adds leave and takes it back; axe-core finds nothing');
+
   run.noProblems();
 });

@@ -130,7 +130,8 @@ async fn every_route_for_every_role_follows_the_policy() {
                     .replace("{user_id}", &target)
                     .replace("{room_id}", &room_id)
                     .replace("{invite_id}", &uuid::Uuid::new_v4().to_string())
-                    .replace("{referral_id}", &uuid::Uuid::new_v4().to_string());
+                    .replace("{referral_id}", &uuid::Uuid::new_v4().to_string())
+                    .replace("{exception_id}", &uuid::Uuid::new_v4().to_string());
                 let body = (*method != Method::GET && *method != Method::DELETE).then(|| json!({}));
                 let reply = app.call(method.clone(), &url, token.as_deref(), body).await;
                 let rule = policy::route_rule(method, path).unwrap();

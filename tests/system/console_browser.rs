@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::browser::{
-    BrowserHub, Invitee, PASSWORD, browser_hub, call, join_by_invite, run_browser_script,
+    BrowserHub, Invitee, PASSWORD, browser_hub, call, join_by_invite, login, run_browser_script,
     run_node_unit_tests, tools_present,
 };
 
@@ -39,6 +39,7 @@ async fn a_clinician_creates_refers_and_the_colleague_sees_unread_live() {
     )
     .await;
     let target_id = target["id"].as_str().expect("org id");
+    let mut ids = Vec::new();
     for (org, email, name) in [
         (org_id.as_str(), "ana@example.org", "Dr Ana Alves"),
         (org_id.as_str(), "ben@example.org", "Dr Ben Brown"),
@@ -49,8 +50,22 @@ async fn a_clinician_creates_refers_and_the_colleague_sees_unread_live() {
             name,
             role: "clinician",
         };
-        join_by_invite(&client, &base, &admin, org, invitee).await;
+        ids.push(join_by_invite(&client, &base, &admin, org, invitee).await);
     }
+    // Ben already has weekly hours: the schedule page edits them.
+    let ben = login(&client, &base, "ben@example.org", PASSWORD).await;
+    let hours = client
+        .put(format!(
+            "{base}/api/v1/orgs/{org_id}/providers/{}/availability",
+            ids[1]
+        ))
+        .bearer_auth(&ben)
+        .json(&json!({ "time_zone": "UTC",
+            "windows": [{ "weekday": "mon", "start": "09:00", "end": "12:00" }] }))
+        .send()
+        .await
+        .expect("set hours");
+    assert_eq!(hours.status(), 200);
     run_browser_script(
         server,
         &data_dir,

@@ -47,6 +47,7 @@ mod portal_browser;
 mod referrals;
 mod referrals_cluster;
 mod room_activity;
+mod schedule_leave;
 mod scheduling;
 mod support;
 mod tls;

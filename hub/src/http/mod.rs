@@ -91,7 +91,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             scheduling::get_availability,
             scheduling::set_availability
         ))
-        .routes(routes!(scheduling::add_exception))
+        .routes(routes!(
+            scheduling::add_exception,
+            scheduling::list_exceptions
+        ))
+        .routes(routes!(scheduling::delete_exception))
         .routes(routes!(scheduling::search_slots))
         .routes(routes!(scheduling::book))
         .routes(routes!(scheduling::cancel))

@@ -67,6 +67,8 @@ pub struct ListedAppointmentView {
     pub mode: String,
     pub org_name: String,
     pub provider_name: String,
+    /// The patient's display name (a provider's agenda names who is coming).
+    pub patient_name: String,
     /// The video visit of a video appointment.
     pub visit_id: Option<String>,
     /// The visit's state: `scheduled`, `waiting`, `live`, `ended`, `no_show`, `cancelled`.
@@ -117,6 +119,7 @@ pub async fn list_mine(
                 mode: r.mode,
                 org_name: r.org_name,
                 provider_name: r.provider_name,
+                patient_name: r.patient_name,
                 visit_id: r.visit_id,
                 visit_state: r.visit_state,
                 opens_at,

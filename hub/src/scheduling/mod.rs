@@ -9,6 +9,7 @@
 mod appointments;
 mod feed;
 pub mod ical;
+mod leave;
 mod lists;
 pub mod slots;
 
@@ -23,6 +24,7 @@ pub use appointments::{
     AppointmentView, BookInput, CancelInput, RescheduleInput, book, cancel, reschedule,
 };
 pub use feed::{FeedLink, calendar_feed, revoke_feed, rotate_feed};
+pub use leave::{delete_exception, list_exceptions};
 pub use lists::{
     AppointmentListQuery, ListedAppointmentView, ProviderView, list_mine, list_providers,
 };

@@ -45,6 +45,7 @@ pub struct ListedAppointment {
     pub mode: String,
     pub org_name: String,
     pub provider_name: String,
+    pub patient_name: String,
     pub visit_id: Option<String>,
     pub visit_state: Option<String>,
 }
@@ -63,11 +64,12 @@ pub async fn appointments_of(
            a.reason, a.booked_by, a.booked_at, a.cancelled_by, a.cancelled_at, \
            a.cancel_reason, a.rescheduled_from, \
            t.name AS type_name, t.mode, o.name AS org_name, u.display_name AS provider_name, \
-           v.id AS visit_id, v.state AS visit_state \
+           pu.display_name AS patient_name, v.id AS visit_id, v.state AS visit_state \
          FROM appointments a \
            JOIN appointment_types t ON t.id = a.type_id \
            JOIN organizations o ON o.id = a.org_id \
            JOIN users u ON u.id = a.provider_id \
+           JOIN users pu ON pu.id = a.patient_id \
            LEFT JOIN visits v ON v.appointment_id = a.id \
          WHERE (a.patient_id = $1 OR a.provider_id = $1) AND a.ends_at > $2 AND a.starts_at < $3 \
          ORDER BY a.starts_at, a.id LIMIT 1000",

@@ -408,3 +408,55 @@ pub async fn feed_rows(
     .fetch_all(conn)
     .await?)
 }
+
+/// One stored exception (leave, holiday), its reason still sealed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExceptionRow {
+    pub id: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub reason: String,
+}
+
+/// The provider's exceptions in the organization that end after `from`, soonest first.
+pub async fn exceptions(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    provider_id: &str,
+    org_id: &str,
+    from: i64,
+) -> Result<Vec<ExceptionRow>, StoreError> {
+    let rows: Vec<ExceptionRow> = sqlx::query_as(
+        "SELECT id, starts_at, ends_at, reason FROM availability_exceptions \
+         WHERE provider_id = $1 AND org_id = $2 AND ends_at > $3 ORDER BY starts_at, id LIMIT 500",
+    )
+    .bind(provider_id)
+    .bind(org_id)
+    .bind(from)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|mut r| {
+            r.reason = sealed::EXCEPTION_REASON.open(keyring, &r.id, r.reason)?;
+            Ok(r)
+        })
+        .collect()
+}
+
+/// Deletes one of the provider's exceptions in the organization; false if none.
+pub async fn delete_exception(
+    conn: &mut Conn,
+    id: &str,
+    provider_id: &str,
+    org_id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM availability_exceptions WHERE id = $1 AND provider_id = $2 AND org_id = $3",
+    )
+    .bind(id)
+    .bind(provider_id)
+    .bind(org_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

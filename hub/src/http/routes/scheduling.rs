@@ -91,6 +91,37 @@ pub async fn add_exception(
     Ok((StatusCode::CREATED, axum::Json(e)))
 }
 
+/// A provider's leave and holidays that have not ended, soonest first (audited read).
+#[utoipa::path(get, path = "/orgs/{org_id}/providers/{user_id}/exceptions", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 200, body = [ExceptionView]), (status = 403, body = ErrorBody)))]
+pub async fn list_exceptions(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    Path(path): Path<(String, String)>,
+) -> Result<axum::Json<Vec<ExceptionView>>> {
+    Ok(axum::Json(
+        scheduling::list_exceptions(&state, &p, &ctx, &path.1, &meta).await?,
+    ))
+}
+
+/// Take back leave or a holiday: the provider is bookable in that time again.
+#[utoipa::path(delete, path = "/orgs/{org_id}/providers/{user_id}/exceptions/{exception_id}", tag = "scheduling", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("user_id" = String, Path), ("exception_id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_exception(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Org(ctx): Org,
+    Meta(meta): Meta,
+    Path(path): Path<(String, String, String)>,
+) -> Result<StatusCode> {
+    scheduling::delete_exception(&state, &p, &ctx, &path.1, &path.2, &meta).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Free slots of a provider for an appointment type.
 #[utoipa::path(get, path = "/orgs/{org_id}/slots", tag = "scheduling", security(("bearer" = [])),
     params(("org_id" = String, Path), SlotQuery),
