@@ -128,16 +128,22 @@ function renderBar(bar, { area, page, me, areas, session }) {
 
 /** Replaces the page's content with a refusal that links to the person's home. */
 function refuse(me) {
-  const main = document.querySelector('main') ?? document.body;
   document.title = 'Not available · HealthBridge';
-  main.replaceChildren(
-    el('div', { class: 'card refused' }, [
-      el('h1', {}, 'This page is not available to your account'),
-      el('p', {}, 'It belongs to a role your account does not have.'),
-      el('p', {}, el('a', { href: homeFor(me) }, 'Go to your home page')),
+  // Everything but the top bar goes: the page's own layout (a room list, a
+  // form) may wrap its <main>, and none of it belongs to this person.
+  for (const node of [...document.body.children]) {
+    if (node.id !== 'shell-bar' && node.tagName !== 'SCRIPT') node.remove();
+  }
+  document.body.className = 'refused-page';
+  document.body.append(
+    el('main', { id: 'main', class: 'refused-main', tabindex: '-1' }, [
+      el('div', { class: 'card refused' }, [
+        el('h1', {}, 'This page is not available to your account'),
+        el('p', {}, 'It belongs to a role your account does not have.'),
+        el('p', {}, el('a', { href: homeFor(me) }, 'Go to your home page')),
+      ]),
     ]),
   );
-  for (const node of document.querySelectorAll('body > :not(main):not(header):not(script)')) node.hidden = true;
 }
 
 /**
