@@ -260,10 +260,12 @@ run.main(async () => {
 
   run.begin("the clinicians' visit console is not the patient's");
   await patient.goto(`${run.base}/web/visits.html`);
-  await patient.waitForURL('**/web/portal.html**', { timeout: STEP });
+  await patient.getByRole('heading', { name: 'This page is not available to your account' }).waitFor({ timeout: STEP });
   check((await patient.locator('button', { hasText: /Admit|Start the visit/ }).count()) === 0, 'host controls shown to the patient');
+  await patient.getByRole('link', { name: 'Go to your home page' }).click();
+  await patient.waitForURL('**/web/portal.html**', { timeout: STEP });
   await waitIn(patient, 'the portal never finished loading', () => window.__hbPortal?.ready === true);
-  run.ok('opening the visits console sends the patient back to the portal, no host controls');
+  run.ok('the visits console is refused to the patient (no host controls) and leads back to the portal');
 
   run.begin('the patient opens the visit from the portal (account mode) and joins');
   await patient.locator('#upcoming a.join-visit').click();

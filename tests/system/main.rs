@@ -40,6 +40,7 @@ mod notifications;
 mod org_audit_viewer;
 mod org_disable;
 mod orgs;
+mod pages_browser;
 mod phi_at_rest;
 mod platform_admins;
 mod portal;

@@ -85,3 +85,37 @@ async fn a_patient_a_clinician_and_an_interpreter_see_and_hear_each_other() {
     )
     .await;
 }
+
+/// The visit console's controls (`tests/browser/visit-controls.mjs`): create a
+/// visit from the form, replace and revoke its link, cancel it.
+#[tokio::test]
+async fn a_clinician_creates_relinks_revokes_and_cancels_a_visit_from_the_console() {
+    if !tools_present() {
+        return;
+    }
+    let BrowserHub {
+        server,
+        base,
+        client,
+        admin,
+        org_id,
+        data_dir,
+    } = browser_hub("visit-controls").await;
+    let clinician = Invitee {
+        email: "ruiz@example.org",
+        name: "Dr Ana Ruiz",
+        role: "clinician",
+    };
+    join_by_invite(&client, &base, &admin, &org_id, clinician).await;
+    run_browser_script(
+        server,
+        &data_dir,
+        "visit-controls.mjs",
+        &[
+            ("HB_CLINICIAN_EMAIL", "ruiz@example.org".into()),
+            ("HB_CLINICIAN_PASSWORD", PASSWORD.into()),
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+}

@@ -4,11 +4,12 @@
 // an interpreter invitation, and the call itself (visit-media.js does the
 // signaling, visit-call.js the tiles and controls).
 
-import { ApiError, Session } from './api.js';
+import { ApiError } from './api.js';
 import { el, formatTime, setFlash } from './dom.js';
 import { mediaErrorMessage, openLocalMedia, stopStream } from './devices.js';
 import { LiveClient } from './live.js';
-import { areasFor, homeFor } from './shell.js';
+import { startShell } from './shell.js';
+import { mountNewVisit, renderVisitControls } from './console/visit-controls.js';
 import { CallView } from './visit-call.js';
 import { VisitSession, eventKind, eventParticipant, quality, waitingQueue } from './visit-media.js';
 
@@ -16,15 +17,15 @@ const VISITS_REFRESH_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
 
-const session = await Session.resume();
-if (!session) {
-  location.replace('/');
-  await new Promise(() => {}); // signed out: stop here while the browser navigates
-}
+// The console is for clinicians: the shell refuses anyone else before
+// anything loads (a patient must never be offered "Admit"; her visit opens
+// from the portal).
+const shell = await startShell({ area: 'console', page: 'visits' });
+if (!shell) await new Promise(() => {}); // refused: nothing of the console runs
+const { session } = shell;
 
 const ui = {
   whoami: $('whoami'),
-  whoamiName: $('whoami-name'),
   conn: $('conn-status'),
   logout: $('logout'),
   list: $('visits-list'),
@@ -116,6 +117,7 @@ session.addEventListener('token', (e) => {
 
 live.addEventListener('state', (e) => {
   const { state, delay } = e.detail;
+  ui.conn.hidden = false;
   ui.conn.dataset.state = state;
   ui.conn.textContent =
     state === 'open'
@@ -174,11 +176,10 @@ function announceOther(visitId, kind, payload) {
 
 // ---- start ---------------------------------------------------------------
 
-ui.logout.addEventListener('click', async () => {
-  ui.logout.disabled = true;
+// The shell's "Sign out" ends the session; the call and socket stop first.
+ui.logout.addEventListener('click', () => {
   closeVisit();
   live.stop();
-  await session.logout();
 });
 
 ui.reload.addEventListener('click', () => loadVisits().catch(showListError));
@@ -189,17 +190,16 @@ init().catch((e) => {
 });
 
 async function init() {
-  me = await session.me();
-  // The console is for clinicians: anyone else goes to their own home page
-  // before anything loads (a patient opening her own visit here must never be
-  // offered "Admit"; her visit opens from the portal).
-  if (!areasFor(me).has('console')) {
-    location.replace(homeFor(me));
-    return;
-  }
-  ui.whoamiName.textContent = me.display_name;
+  me = shell.me;
   ui.whoami.dataset.userId = me.id;
-  ui.whoami.hidden = false;
+  mountNewVisit({
+    session,
+    orgs: shell.orgs,
+    onCreated: async (visit) => {
+      await loadVisits().catch(() => {});
+      location.hash = `visit=${encodeURIComponent(visit.id)}`;
+    },
+  });
   live.start();
   await loadVisits();
   routeFromHash();
@@ -513,6 +513,17 @@ function renderVisit(state) {
   ui.queueEmpty.hidden = queue.length > 0;
   renderParticipants(state);
   renderButtons(state);
+  renderVisitControls({
+    session,
+    visit,
+    onChanged: (changed) => {
+      if (!changed) return scheduleRefresh(visit.id);
+      visits.set(changed.id, changed);
+      state.vs.updateVisit(changed);
+      renderVisits();
+      renderVisit(state);
+    },
+  });
 }
 
 function renderParticipants(state) {

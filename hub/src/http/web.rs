@@ -146,6 +146,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/console/room-view.js", JS),
     asset!("js/console/rooms-page.js", JS),
     asset!("js/console/toasts.js", JS),
+    asset!("js/console/visit-controls.js", JS),
     asset!("js/portal/appointments.js", JS),
     asset!("js/portal/booking.js", JS),
     asset!("js/portal/inbox.js", JS),

@@ -309,9 +309,20 @@ pub async fn get_availability(
     provider_id: &str,
 ) -> Result<AvailabilityInput> {
     let mut conn = state.store.conn().await?;
-    let (time_zone, windows) = store::schedule(&mut conn, provider_id, &ctx.org_id)
-        .await?
-        .ok_or(Error::NotFound("availability"))?;
+    let Some((time_zone, windows)) = store::schedule(&mut conn, provider_id, &ctx.org_id).await?
+    else {
+        // A clinician or admin of the organization who has not set hours yet
+        // has an empty week (the schedule page shows "no hours yet"); anyone
+        // else is not a provider here.
+        let role = orgs::role_of(&mut conn, &ctx.org_id, provider_id).await?;
+        return match role.as_deref() {
+            Some("clinician" | "admin") => Ok(AvailabilityInput {
+                time_zone: "UTC".to_owned(),
+                windows: Vec::new(),
+            }),
+            _ => Err(Error::NotFound("availability")),
+        };
+    };
     Ok(AvailabilityInput {
         time_zone,
         windows: windows.iter().map(window_input).collect(),

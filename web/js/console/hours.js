@@ -44,7 +44,8 @@ export class Hours {
     } catch (e) {
       if (e.status !== 404) this.ui.status.textContent = explain(e);
     }
-    this.ui.zone.value = hours.time_zone;
+    // No hours yet (an empty week): start from the clinician's own zone.
+    this.ui.zone.value = hours.windows.length ? hours.time_zone : this.ctx.zone;
     for (const w of hours.windows) this.row(w);
     if (!hours.windows.length) this.ui.status.textContent = 'No weekly hours yet: patients cannot book you. Add your hours below.';
   }
