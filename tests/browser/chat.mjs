@@ -542,6 +542,17 @@ async function main() {
   check(bold === 0, 'a message body was rendered as HTML');
   ok('message bodies are shown as text, not HTML');
 
+  step = 'the chat on a phone';
+  await pages.B.setViewportSize({ width: 375, height: 740 });
+  await waitIn(pages.B, 'the open room is not shown at 375 px', () => !document.getElementById('room-view')?.hidden);
+  const phone = await pages.B.evaluate(() => {
+    const box = document.getElementById('composer').getBoundingClientRect();
+    return { wide: document.documentElement.scrollWidth, top: box.top, bottom: box.bottom, height: innerHeight };
+  });
+  check(phone.wide <= 375, `the console scrolls sideways at 375 px (${phone.wide} px wide)`);
+  check(phone.top >= 0 && phone.bottom <= phone.height, `the composer is off screen at 375 px: ${JSON.stringify(phone)}`);
+  ok('at 375 px the open room fits the width and its composer is on screen without scrolling');
+
   step = 'browser console';
   assertNoBrowserProblems();
   ok('no console errors, failed requests or CSP violations');

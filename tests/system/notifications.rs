@@ -195,6 +195,23 @@ async fn status_of(app: &TestApp, template: &str) -> Vec<String> {
     .expect("statuses")
 }
 
+/// Waits (up to 10 s) until the notices of `template` have `expected` statuses:
+/// a mail reaches the SMTP server a moment before the worker marks it sent.
+async fn wait_for_status(app: &TestApp, template: &str, expected: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = status_of(app, template).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{template}: statuses {now:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn booking_confirms_reminds_by_sms_with_receipts_and_cancel_withdraws() {
     for backend in backends() {
@@ -262,14 +279,14 @@ async fn booking_confirms_reminds_by_sms_with_receipts_and_cancel_withdraws() {
         set_clock(&app, "2027-03-15T15:00:00Z");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(providers.sms.count(), 1);
-        // The provider's console got in-app notices for both changes.
-        assert_eq!(
-            app.count(
-                "SELECT COUNT(*) FROM notifications WHERE delivery = 'in_app' AND status = 'sent'"
-            )
-            .await,
-            4
-        );
+        // The provider's console got in-app notices for both changes (the
+        // worker hands them to the bus a moment after the change commits).
+        eventually(
+            &app,
+            "SELECT COUNT(*) FROM notifications WHERE delivery = 'in_app' AND status = 'sent'",
+            4,
+        )
+        .await;
         app.stop().await;
     }
 }
@@ -748,6 +765,8 @@ async fn away_members_hear_of_new_messages_once_unless_they_read_them() {
             !mail[0].data.contains("potassium"),
             "message content must not leave by email"
         );
+        // The SMTP server has the mail before the worker records the hand-off.
+        wait_for_status(&app, "message.unread", &["sent"]).await;
         // Another hour: B reads the room over the socket before the notice is due.
         app.clock.advance_ms(3_600_000);
         app.post(

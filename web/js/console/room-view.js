@@ -74,6 +74,8 @@ export class RoomView {
     this.ctx.live.unsubscribe(old.id).catch(() => {});
     this.ui.roomView.hidden = true;
     this.ui.roomEmpty.hidden = false;
+    // On a phone the room list and the open room take turns (console.css).
+    document.body.classList.remove('room-open');
     this.clearError();
     this.roomList.setOpen(null);
     this.onClose();
@@ -106,6 +108,7 @@ export class RoomView {
     this.clearError();
     ui.roomEmpty.hidden = true;
     ui.roomView.hidden = false;
+    document.body.classList.add('room-open');
     ui.messages.replaceChildren();
     ui.presence.replaceChildren();
     ui.typing.textContent = '';
