@@ -150,6 +150,8 @@ async fn a_replayed_cookie_ends_the_session_as_a_replayed_body_token_does() {
         let (_, first) = browser_login(&app, "ben@example.test", json!({})).await;
         let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&first), None).await;
         let (second, _) = refresh_cookie(&resp).unwrap();
+        // Past the grace a browser gets for a page cut off mid-refresh.
+        app.clock.advance_ms(10_001);
         let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&first), None).await;
         assert_eq!(resp.status(), 401);
         assert_eq!(
@@ -158,6 +160,39 @@ async fn a_replayed_cookie_ends_the_session_as_a_replayed_body_token_does() {
         );
         let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&second), None).await;
         assert_eq!(resp.status(), 401, "the session was revoked");
+        app.stop().await;
+    }
+}
+
+/// A page closed or reloaded mid-refresh leaves the browser with the cookie it
+/// just rotated; for ten seconds that cookie still gets a fresh pair (two tabs
+/// racing are not a thief), and body tokens get no such grace.
+#[tokio::test]
+async fn a_browser_may_send_the_cookie_it_just_rotated_for_ten_seconds() {
+    for backend in backends() {
+        let app = TestApp::spawn(backend).await;
+        app.register("dee@example.test").await;
+        let (_, first) = browser_login(&app, "dee@example.test", json!({})).await;
+        let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&first), None).await;
+        assert_eq!(resp.status(), 200);
+        app.clock.advance_ms(9_000);
+        let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&first), None).await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "within the grace the old cookie works once more"
+        );
+        let (third, _) = refresh_cookie(&resp).expect("a new cookie");
+        app.clock.advance_ms(2_000);
+        let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&third), None).await;
+        assert_eq!(resp.status(), 200, "the session lives on");
+        app.clock.advance_ms(11_000);
+        let resp = browser_call(&app, "/api/v1/auth/refresh", None, Some(&first), None).await;
+        assert_eq!(
+            resp.status(),
+            401,
+            "past the grace a replay ends the session"
+        );
         app.stop().await;
     }
 }

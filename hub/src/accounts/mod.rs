@@ -23,7 +23,7 @@ pub use mfa::{MfaEnrolment, confirm_totp, disable_totp, enrol_totp};
 pub use password_change::change_password;
 pub use principal::{Principal, authenticate};
 pub use register::{RegisterInput, register};
-pub use session::{TokenPair, logout, refresh};
+pub use session::{TokenPair, logout, refresh, refresh_browser};
 
 /// Where a request came from, for audit rows, throttling and session records.
 #[derive(Debug, Clone, Default)]

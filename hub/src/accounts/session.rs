@@ -76,30 +76,69 @@ fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
+/// Issues the session's next refresh token and access token, unless the
+/// session has been revoked or has expired.
+async fn next_pair(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    session_id: &str,
+    now: i64,
+) -> Result<TokenPair> {
+    let session = sessions::by_id(&mut tx, session_id)
+        .await?
+        .ok_or(Error::InvalidRefreshToken)?;
+    if session.revoked_at.is_some() || session.expires_at <= now {
+        return Err(Error::InvalidRefreshToken);
+    }
+    let next = opaque_token();
+    sessions::insert_refresh_token(&mut tx, &token_hash(&next), session_id, now).await?;
+    let result = pair(state, &session.user_id, session_id, next)?;
+    tx.commit().await.map_err(Error::internal)?;
+    Ok(result)
+}
+
 /// Exchanges a refresh token for a new pair. A token that was already exchanged
 /// means two parties hold it — one of them a thief — so the whole session is
 /// revoked and both must log in again.
 pub async fn refresh(state: &AppState, token: &str, meta: &RequestMeta) -> Result<TokenPair> {
+    refresh_within(state, token, meta, 0).await
+}
+
+/// How long after rotating it a browser's refresh cookie is still taken once
+/// more. A page closed or reloaded while its refresh was in flight releases
+/// the tabs' refresh lock before the rotated cookie is stored, so the next
+/// page sends the old cookie a moment later; that is not a thief. The cookie
+/// is HttpOnly and SameSite=Strict, so no script or other site can replay it.
+const BROWSER_REUSE_GRACE_MS: i64 = 10_000;
+
+/// [`refresh`] for the browser's cookie: the cookie it rotated in the last
+/// [`BROWSER_REUSE_GRACE_MS`] gets a fresh pair instead of ending the session.
+pub async fn refresh_browser(
+    state: &AppState,
+    token: &str,
+    meta: &RequestMeta,
+) -> Result<TokenPair> {
+    refresh_within(state, token, meta, BROWSER_REUSE_GRACE_MS).await
+}
+
+async fn refresh_within(
+    state: &AppState,
+    token: &str,
+    meta: &RequestMeta,
+    grace_ms: i64,
+) -> Result<TokenPair> {
     if token.is_empty() || token.len() > 128 {
         return Err(Error::InvalidRefreshToken);
     }
     let now = state.clock.now_ms();
     let mut tx = state.store.begin_write().await?;
     match sessions::rotate_refresh_token(&mut tx, &token_hash(token), now).await? {
-        RefreshLookup::Rotated { session_id } => {
-            let session = sessions::by_id(&mut tx, &session_id)
-                .await?
-                .ok_or(Error::InvalidRefreshToken)?;
-            if session.revoked_at.is_some() || session.expires_at <= now {
-                return Err(Error::InvalidRefreshToken);
-            }
-            let next = opaque_token();
-            sessions::insert_refresh_token(&mut tx, &token_hash(&next), &session_id, now).await?;
-            let result = pair(state, &session.user_id, &session_id, next)?;
-            tx.commit().await.map_err(Error::internal)?;
-            Ok(result)
-        }
-        RefreshLookup::Reused { session_id } => {
+        RefreshLookup::Rotated { session_id } => next_pair(state, tx, &session_id, now).await,
+        RefreshLookup::Reused {
+            session_id,
+            rotated_at,
+        } if now - rotated_at < grace_ms => next_pair(state, tx, &session_id, now).await,
+        RefreshLookup::Reused { session_id, .. } => {
             let session = sessions::by_id(&mut tx, &session_id).await?;
             let revoked =
                 sessions::revoke(&mut tx, &session_id, "refresh_token_reuse", now).await?;

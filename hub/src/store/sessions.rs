@@ -103,9 +103,11 @@ pub enum RefreshLookup {
     Rotated {
         session_id: String,
     },
-    /// The token had already been rotated: someone is replaying it.
+    /// The token had already been rotated (at `rotated_at`): someone is
+    /// replaying it, or a browser page was cut off mid-refresh.
     Reused {
         session_id: String,
+        rotated_at: i64,
     },
     Unknown,
 }
@@ -128,13 +130,16 @@ pub async fn rotate_refresh_token(
     if let Some(session_id) = rotated {
         return Ok(RefreshLookup::Rotated { session_id });
     }
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+    let existing: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT session_id, rotated_at FROM refresh_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(conn)
             .await?;
     Ok(match existing {
-        Some(session_id) => RefreshLookup::Reused { session_id },
+        Some((session_id, rotated_at)) => RefreshLookup::Reused {
+            session_id,
+            rotated_at: rotated_at.unwrap_or(0),
+        },
         None => RefreshLookup::Unknown,
     })
 }

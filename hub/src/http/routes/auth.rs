@@ -140,7 +140,12 @@ pub async fn refresh(
         let AppJson(input) = AppJson::<RefreshInput>::from_request(request, &()).await?;
         input.refresh_token
     };
-    match accounts::refresh(&state, &token, &meta).await {
+    let refreshed = if cookie_mode {
+        accounts::refresh_browser(&state, &token, &meta).await
+    } else {
+        accounts::refresh(&state, &token, &meta).await
+    };
+    match refreshed {
         Ok(pair) => Ok(tokens_answer(&state, cookie_mode, pair)),
         // A dead cookie is removed, so the next page load starts signed out.
         Err(e) if cookie_mode => Ok(with_cleared_cookie(e.into_response())),
