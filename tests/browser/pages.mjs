@@ -42,11 +42,21 @@ async function areasOf(page) {
   });
 }
 
-/** The API paths `page` requests while `action` runs. */
-async function apiCallsDuring(page, action) {
+/**
+ * The API paths the document at `href` requests while `action` runs (requests
+ * still made by the page we are leaving are not its).
+ */
+async function apiCallsDuring(page, href, action) {
   const calls = [];
   const listen = (r) => {
     const url = new URL(r.url());
+    let from = '';
+    try {
+      from = new URL(r.frame().url()).pathname;
+    } catch {
+      return;
+    }
+    if (from !== href) return;
     if (url.pathname.startsWith('/api/')) calls.push({ method: r.method(), path: url.pathname, search: url.search });
   };
   page.on('request', listen);
@@ -114,7 +124,8 @@ await run.main(async () => {
     for (const [href, owners] of pages) {
       run.begin(`${role}: ${href}`);
       const allowed = owners.some((a) => mine.has(a));
-      const calls = await apiCallsDuring(page, async () => {
+      await settle(page);
+      const calls = await apiCallsDuring(page, href, async () => {
         await page.goto(`${run.base}${href}`);
         await settle(page);
         await page.locator('#shell-bar').waitFor({ timeout: run.stepMs });
