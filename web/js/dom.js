@@ -49,3 +49,18 @@ export function takeFlash() {
     return null;
   }
 }
+
+/**
+ * Copies the link in `input` to the clipboard and says so in `status`; where
+ * the clipboard is refused, selects it for the person to copy by hand.
+ */
+export async function copyLink(input, status, copied = 'Link copied.') {
+  try {
+    await navigator.clipboard.writeText(input.value);
+    status.textContent = copied;
+  } catch {
+    input.focus();
+    input.select();
+    status.textContent = 'The link is selected: press Ctrl+C (or Cmd+C) to copy it.';
+  }
+}

@@ -5,7 +5,7 @@
 // signaling, visit-call.js the tiles and controls).
 
 import { ApiError } from './api.js';
-import { el, formatTime, setFlash } from './dom.js';
+import { copyLink, el, formatTime } from './dom.js';
 import { mediaErrorMessage, openLocalMedia, stopStream } from './devices.js';
 import { LiveClient } from './live.js';
 import { startShell } from './shell.js';
@@ -100,11 +100,8 @@ window.__hbVisit = {
 
 // ---- session and socket -------------------------------------------------
 
-session.addEventListener('ended', (e) => {
-  live.stop();
-  if (e.detail?.reason !== 'logout') setFlash('Your session has ended. Please sign in again.');
-  location.replace('/');
-});
+// The shell says why and goes to sign-in; the socket stops here.
+session.addEventListener('ended', () => live.stop());
 
 const live = new LiveClient({
   getToken: ({ force }) => session.accessToken({ force }),
@@ -650,17 +647,9 @@ ui.inviteForm.addEventListener('submit', async (e) => {
   }
 });
 
-ui.inviteCopy.addEventListener('click', async () => {
-  const url = ui.inviteLink.value;
-  try {
-    await navigator.clipboard.writeText(url);
-    ui.inviteStatus.textContent = 'The link is copied. Paste it into a message to the interpreter.';
-  } catch {
-    ui.inviteLink.focus();
-    ui.inviteLink.select();
-    ui.inviteStatus.textContent = 'The link is selected: press Ctrl+C (or Cmd+C) to copy it.';
-  }
-});
+ui.inviteCopy.addEventListener('click', () =>
+  copyLink(ui.inviteLink, ui.inviteStatus, 'The link is copied. Paste it into a message to the interpreter.'),
+);
 
 function announce(text) {
   const line = el('p', {}, text.length > 300 ? `${text.slice(0, 300)}…` : text);

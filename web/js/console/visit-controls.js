@@ -3,7 +3,7 @@
 // working at once), revoke a person's links, and cancel a visit. A link is
 // shown once, to copy and send; the hub keeps only its hash.
 
-import { el } from '../dom.js';
+import { copyLink, el } from '../dom.js';
 import { explain } from '../messages.js';
 
 const enc = encodeURIComponent;
@@ -13,15 +13,7 @@ function showLink(box, who, link) {
   const input = el('input', { type: 'text', readonly: true, id: `${box.id}-url`, value: link.url });
   const status = el('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
   const copy = el('button', { type: 'button', class: 'button small' }, 'Copy link');
-  copy.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(link.url);
-      status.textContent = 'Link copied.';
-    } catch {
-      input.select();
-      status.textContent = 'Select the link and copy it.';
-    }
-  });
+  copy.addEventListener('click', () => copyLink(input, status));
   box.replaceChildren(
     el('label', { for: input.id }, `New link for ${who} (shown once; earlier links no longer work)`),
     el('div', { class: 'copy-row' }, [input, copy]),
